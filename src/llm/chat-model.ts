@@ -1,0 +1,103 @@
+// ChatModel: the one interface self-play, judges and evaluation use to get chat turns, batched, from any model.
+// Token-in/token-out (DESIGN.md §4): a local policy also returns the exact prompt ids, sampled ids and log-probs.
+import type { Rng } from "../core/rng";
+
+export type ChatRole = "system" | "user" | "assistant";
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+export interface SamplingParams {
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  /** Upper bound on generated tokens for this turn. */
+  maxTokens: number;
+  /** Extra stop strings (the chat end token is always a stop for local models). */
+  stop?: string[];
+}
+
+/** Free-form context a model may use (scripted negotiators read it; network models ignore it). */
+export interface ChatRequestMeta {
+  episodeId?: string;
+  scenarioId?: string;
+  /** 1 = trainable Agent 1, 2 = Agent 2. */
+  speaker?: 1 | 2;
+  /** Which persona of the pair speaks. */
+  side?: "a" | "b";
+  turnIndex?: number;
+  purpose?: "turn" | "summary" | "judge";
+  [key: string]: unknown;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  sampling: SamplingParams;
+  /** Per-request seed; a model derives its own randomness from it, so a turn does not depend on batch order. */
+  seed: number;
+  /** Optional explicit stream (used instead of `seed` when given). */
+  rng?: Rng;
+  meta?: ChatRequestMeta;
+}
+
+/** Exact token record of one local-policy turn: what the model saw and what it sampled. */
+export interface TokenSpans {
+  promptIds: number[];
+  /** Sampled ids including the stop token when the turn ended on it. */
+  sampledIds: number[];
+  /** log p of each sampled id under the sampling distribution (after temperature / top-p). */
+  logprobs: number[];
+  /** log p of each sampled id under the raw model distribution (temperature 1, no truncation). */
+  rawLogprobs: number[];
+}
+
+export type FinishReason = "stop" | "length" | "error";
+
+export interface ChatTurn {
+  text: string;
+  finishReason: FinishReason;
+  /** Present for local policies only. */
+  tokens?: TokenSpans;
+  /** Number of generated tokens when known (network models report usage). */
+  completionTokens?: number;
+  /** Error message when finishReason is "error" (the turn text is then ""). */
+  error?: string;
+}
+
+export interface ChatModel {
+  /** Name recorded in episodes (e.g. "local:ckpt-300", "openai:gpt-4o-mini", "scripted:integrative"). */
+  readonly name: string;
+  /** One turn per request, in order. Implementations batch or run requests concurrently. */
+  generate(requests: ChatRequest[]): Promise<ChatTurn[]>;
+  dispose?(): void;
+}
+
+/** A ChatModel from a plain function; for tests and scripted agents. */
+export class FunctionChatModel implements ChatModel {
+  readonly name: string;
+  /** Every batch this model received, in call order (tests inspect what each speaker saw). */
+  readonly calls: ChatRequest[][] = [];
+  private readonly fn: (req: ChatRequest, indexInBatch: number) => string | ChatTurn | Promise<string | ChatTurn>;
+  private readonly record: boolean;
+
+  constructor(
+    name: string,
+    fn: (req: ChatRequest, indexInBatch: number) => string | ChatTurn | Promise<string | ChatTurn>,
+    options: { record?: boolean } = {},
+  ) {
+    this.name = name;
+    this.fn = fn;
+    this.record = options.record ?? true;
+  }
+
+  async generate(requests: ChatRequest[]): Promise<ChatTurn[]> {
+    if (this.record) this.calls.push(requests);
+    const out: ChatTurn[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      const r = await this.fn(requests[i]!, i);
+      out.push(typeof r === "string" ? { text: r, finishReason: "stop" } : r);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,194 @@
+// Prompts of the self-play protocol: each agent's system prompt (persona + dilemma + its own private utilities),
+// the per-turn user message (the last-k-turn window as a transcript) and Agent 1's joint-solution prompt (paper §3.2).
+import type { Persona, Scenario, Structured } from "../data/schema";
+import type { ChatMessage } from "../llm/chat-model";
+import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD } from "./language";
+
+export type Side = "a" | "b";
+export type PromptStyle = "full" | "compact";
+
+export function otherSide(side: Side): Side {
+  return side === "a" ? "b" : "a";
+}
+
+/** A turn as the speaker sees it: its own ("You") or the other side's ("Them"). */
+export interface TranscriptLine {
+  self: boolean;
+  text: string;
+}
+
+export const SELF_LABEL = "You";
+export const OTHER_LABEL = "Them";
+
+/** "budget: basic 8, premium 2" lines with this side's private utilities, in scenario order. */
+export function renderOwnUtilities(structured: Structured, side: Side): string {
+  return structured.issues.map((i) => `${i.id}: ${i.options.map((o) => `${o.id} ${o.utility[side]}`).join(", ")}`).join("\n");
+}
+
+function personaLines(p: Persona, style: PromptStyle): string[] {
+  if (style === "compact") return [`You are ${p.name}, ${p.role}, and you value ${p.coreValues[0]}.`];
+  return [
+    `You are ${p.name}, ${p.role}.`,
+    `You value: ${p.coreValues.join(", ")}.`,
+    `Your goals: ${p.goals.join("; ")}.`,
+    `Your red lines: ${p.redLines.join("; ")}.`,
+  ];
+}
+
+export const TURN_RULES = [
+  "Reply with one line:",
+  "PROPOSE issue=option ... | short reason",
+  "ACCEPT issue=option ... (accept their last proposal)",
+  "REJECT | short reason",
+].join("\n");
+
+/** The system prompt of the agent playing `side`: persona, the other side, the dilemma and its own utilities. */
+export function buildSystemPrompt(scenario: Scenario, side: Side, style: PromptStyle = "full"): string {
+  const me = scenario.pair[side];
+  const them = scenario.pair[otherSide(side)];
+  const lines = [...personaLines(me, style), `The other side is ${them.name}, ${them.role}.`, `Dilemma: ${scenario.dilemma}`];
+  if (scenario.structured) {
+    lines.push("Issues and your private scores (0-10, higher is better for you):");
+    lines.push(renderOwnUtilities(scenario.structured, side));
+    lines.push(style === "full" ? TURN_RULES : "Reply with one line: PROPOSE, ACCEPT or REJECT.");
+  } else {
+    lines.push("Negotiate toward a joint resolution. Reply with one short turn; say clearly when you agree.");
+  }
+  return lines.join("\n");
+}
+
+/** The per-turn user message: turn counter, the visible transcript and the cue. */
+export function buildTurnUserMessage(visible: TranscriptLine[], turnNumber: number, maxTurns: number, hiddenEarlier: boolean): string {
+  const lines = [`Turn ${turnNumber} of ${maxTurns}.${visible.length === 0 ? " You open." : ""}`];
+  if (hiddenEarlier) lines.push("(earlier turns not shown)");
+  for (const t of visible) lines.push(`${t.self ? SELF_LABEL : OTHER_LABEL}: ${t.text}`);
+  lines.push("Your move:");
+  return lines.join("\n");
+}
+
+/** Turns visible with a window of the last k turns ("all" = every turn). */
+export function windowTurns<T>(turns: readonly T[], contextTurns: number | "all"): T[] {
+  if (contextTurns === "all") return turns.slice();
+  return contextTurns <= 0 ? [] : turns.slice(Math.max(0, turns.length - contextTurns));
+}
+
+/** The full prompt of the next turn by `side`, given every earlier turn (with the side that spoke it). */
+export function buildTurnMessages(
+  scenario: Scenario,
+  side: Side,
+  history: ReadonlyArray<{ side: Side; text: string }>,
+  options: { contextTurns: number | "all"; maxTurns: number; style?: PromptStyle },
+): ChatMessage[] {
+  const visible = windowTurns(history, options.contextTurns);
+  const lines = visible.map((t) => ({ self: t.side === side, text: t.text }));
+  return [
+    { role: "system", content: buildSystemPrompt(scenario, side, options.style ?? "full") },
+    { role: "user", content: buildTurnUserMessage(lines, history.length + 1, options.maxTurns, visible.length < history.length) },
+  ];
+}
+
+/** Agent 1's joint-solution prompt: the dilemma, both personas, the options, the dialogue (window) and the format. */
+export function buildSummaryMessages(
+  scenario: Scenario,
+  side: Side,
+  history: ReadonlyArray<{ side: Side; text: string }>,
+  options: { contextTurns: number | "all"; agreed: boolean; style?: PromptStyle },
+): ChatMessage[] {
+  const me = scenario.pair[side];
+  const them = scenario.pair[otherSide(side)];
+  const style = options.style ?? "full";
+  const lines = [`You are ${me.name}, ${me.role}. You negotiated with ${them.name}, ${them.role}.`, `Dilemma: ${scenario.dilemma}`];
+  const wants = (p: Persona) => (style === "full" ? p.goals.join("; ") : p.goals[0]);
+  lines.push(`${me.name} wants: ${wants(me)}.`, `${them.name} wants: ${wants(them)}.`);
+  if (scenario.structured) {
+    lines.push("Issues and options:");
+    lines.push(scenario.structured.issues.map((i) => `${i.id}: ${i.options.map((o) => o.id).join(", ")}`).join("\n"));
+    lines.push(`Write the joint solution in one line: ${SOLUTION_KEYWORD} issue=option ... | how it serves both sides`);
+    if (!options.agreed) lines.push(`If no solution can be named, write: ${NO_DEAL_KEYWORD} | why`);
+  } else {
+    lines.push("Write the joint solution both sides can support, in two or three sentences.");
+  }
+  const visible = windowTurns(history, options.contextTurns);
+  const user = [options.agreed ? "You reached agreement." : "The dialogue ended without agreement.", "Dialogue:"];
+  if (visible.length < history.length) user.push("(earlier turns not shown)");
+  for (const t of visible) user.push(`${t.side === side ? SELF_LABEL : OTHER_LABEL}: ${t.text}`);
+  user.push("Joint solution:");
+  return [
+    { role: "system", content: lines.join("\n") },
+    { role: "user", content: user.join("\n") },
+  ];
+}
+
+/** What a prompt-driven agent can read back from a turn or summary prompt (scripted negotiators use this). */
+export interface PromptView {
+  /** Own utilities per issue/option in prompt order (empty for the free-text world or the summary prompt). */
+  issues: Array<{ id: string; options: Array<{ id: string; utility: number }> }>;
+  /** Option ids per issue (from either prompt). */
+  optionIds: Record<string, string[]>;
+  turnNumber: number;
+  maxTurns: number;
+  transcript: TranscriptLine[];
+  /** True for the joint-solution prompt. */
+  summary: boolean;
+  agreed: boolean;
+}
+
+/** Reads a prompt built by this module back into structured form. Throws when it is not such a prompt. */
+export function readPromptView(messages: readonly ChatMessage[]): PromptView {
+  const system = messages.find((m) => m.role === "system")?.content ?? "";
+  const user = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+  const issues: PromptView["issues"] = [];
+  const optionIds: Record<string, string[]> = {};
+  const sysLines = system.split("\n");
+  const utilStart = sysLines.findIndex((l) => l.startsWith("Issues and your private scores"));
+  const optStart = sysLines.findIndex((l) => l.startsWith("Issues and options:"));
+  const start = utilStart >= 0 ? utilStart : optStart;
+  if (start >= 0) {
+    for (const line of sysLines.slice(start + 1)) {
+      const m = /^([a-z][a-z0-9-]*): (.+)$/.exec(line);
+      if (!m) break;
+      const opts = m[2]!.split(", ").map((s) => s.trim());
+      if (utilStart >= 0) {
+        const parsed = opts.map((o) => {
+          const mm = /^([a-z][a-z0-9-]*) (\d+)$/.exec(o);
+          if (!mm) throw new Error(`readPromptView: bad utility "${o}"`);
+          return { id: mm[1]!, utility: Number(mm[2]) };
+        });
+        issues.push({ id: m[1]!, options: parsed });
+        optionIds[m[1]!] = parsed.map((p) => p.id);
+      } else {
+        optionIds[m[1]!] = opts;
+      }
+    }
+  }
+  const userLines = user.split("\n");
+  const summary = userLines.includes("Joint solution:");
+  const head = /^Turn (\d+) of (\d+)\./.exec(userLines[0] ?? "");
+  if (!summary && !head) throw new Error("readPromptView: not a self-play turn prompt");
+  const transcript: TranscriptLine[] = [];
+  for (const line of userLines) {
+    if (line.startsWith(`${SELF_LABEL}: `)) transcript.push({ self: true, text: line.slice(SELF_LABEL.length + 2) });
+    else if (line.startsWith(`${OTHER_LABEL}: `)) transcript.push({ self: false, text: line.slice(OTHER_LABEL.length + 2) });
+  }
+  return {
+    issues,
+    optionIds,
+    turnNumber: head ? Number(head[1]) : 0,
+    maxTurns: head ? Number(head[2]) : 0,
+    transcript,
+    summary,
+    agreed: summary && userLines[0] === "You reached agreement.",
+  };
+}
+
+/** A Structured-like view built from option ids only (to parse moves inside a prompt-driven agent). */
+export function structuredFromView(view: PromptView): Structured {
+  return {
+    issues: Object.entries(view.optionIds).map(([id, opts]) => ({
+      id,
+      label: id,
+      kind: "opposed" as const,
+      options: opts.map((o) => ({ id: o, label: o, utility: { a: 0, b: 0 } })),
+    })),
+  };
+}
