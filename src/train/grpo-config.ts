@@ -53,10 +53,15 @@ export const GrpoConfigSchema = z
     /** Also train Agent 1's final summary tokens. Default false (the paper masks the summary out). */
     includeSummary: z.boolean().default(false),
     /** Where the old-policy log-probs of the ratio come from. "policy" (default): the current policy before the
-     * update (recomputed at temperature 1; exactly equal to the new ones at the first inner iteration, so the ratio is
-     * 1). "sampler": the sampler's recorded log-probs (only consistent when rollouts sample at temperature 1 and top-p
-     * 1). */
+     * update, i.e. the detached new log-probs at the first inner iteration (ratio exactly 1) and their recorded values
+     * for the later ones. "sampler": the raw-model (temperature 1) log-probs the sampler recorded at rollout time
+     * (saves nothing at mu = 1; with refreshAgent2Every > 1 Agent 2's tokens then carry the stale model's values). */
     oldLogprobs: z.enum(["policy", "sampler"]).default("policy"),
+    /** Leave rows with advantage 0 out of the forward/backward pass when beta = 0 (their loss and gradient are exactly
+     * 0; they still count in the normaliser, so the loss is unchanged). Saves the update time of zero-std groups. */
+    skipZeroAdvantage: z.boolean().default(true),
+    /** Final learning rate as a fraction of the peak (cosine decay over `steps` after warm-up); 1 = constant. */
+    minLrRatio: z.number().default(1),
     /** Peak learning rate of AdamW. Default 5e-5 (the paper's 5e-6 is for a 14B QLoRA model; the embedded policy is
      * tiny and trained in full). */
     learningRate: z.number().default(5e-5),
@@ -170,11 +175,7 @@ export function validateGrpoConfig(c: GrpoConfig, limits: ModelLimits = {}): voi
   need(c.summaryTemperature > 0, "summaryTemperature", `must be > 0, got ${c.summaryTemperature}`);
   need(c.summaryTopP > 0 && c.summaryTopP <= 1, "summaryTopP", `must be in (0, 1], got ${c.summaryTopP}`);
   need(c.maxTurns >= 1, "maxTurns", `must be >= 1, got ${c.maxTurns}`);
-  need(
-    c.oldLogprobs !== "sampler" || (c.temperature === 1 && c.topP === 1),
-    "oldLogprobs",
-    `"sampler" log-probs are only the policy's when rollouts sample at temperature 1 and topP 1 (got ${c.temperature} / ${c.topP}); use "policy"`,
-  );
+  need(c.minLrRatio >= 0 && c.minLrRatio <= 1, "minLrRatio", `must be in [0, 1], got ${c.minLrRatio}`);
   need(c.mode === "single" || !c.selfReward, "selfReward", `self-reward is only available with mode "single"`);
 }
 

@@ -84,7 +84,10 @@ export function grpoLossValue(
 
 /** Identity with zero gradient (tfjs has no stop_gradient). Returns a new tensor owned by the caller / scope. */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((a: tf.Tensor) => ({ value: a.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: (args[0] as tf.Tensor).clone(),
+    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+  }));
   return f(x) as T;
 }
 

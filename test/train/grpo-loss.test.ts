@@ -133,7 +133,7 @@ test("old = null (mu = 1, first iteration): ratio exactly 1, no clipping, gradie
 });
 
 test("clip statistics count low (A<0) and high (A>0) clipping over trained tokens", () => {
-  const s = tf.tidy(() => {
+  const sums = tf.tidy(() => {
     const { stats } = grpoLoss(
       {
         newLogprobs: tf.tensor2d([[Math.log(1.5), Math.log(0.5), 0, Math.log(1.5)]]),
@@ -144,8 +144,10 @@ test("clip statistics count low (A<0) and high (A>0) clipping over trained token
       },
       P,
     );
-    return summariseLossStats(Array.from(stats.dataSync()));
+    return stats;
   });
+  const s = summariseLossStats(Array.from(sums.dataSync()));
+  sums.dispose();
   assert.equal(s.tokens, 3);
   close(s.clipRatioHigh, 1 / 3); // ratio 1.5 with A > 0
   close(s.clipRatioLow, 0); // ratio 0.5 but A > 0: not a "low" clip
