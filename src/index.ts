@@ -1,3 +1,4 @@
 // parley's public surface: notebooks and scripts import everything from the package name "parley".
 // Each pipeline stage has a barrel (src/<stage>/index.ts) re-exported here.
 export * from "./core";
+export * from "./model";

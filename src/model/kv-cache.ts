@@ -1,0 +1,120 @@
+// Key/value cache for incremental decoding: each layer's rotated keys and values grow by concatenation along time.
+// Same computation as a full forward pass (shared code path in Transformer.forwardHidden); see kv-cache tests.
+import * as tf from "@tensorflow/tfjs";
+import { InputError } from "../core/errors";
+import { positionsFromMask } from "./ops";
+import { LayerKv, Transformer } from "./transformer";
+
+/**
+ * A batch's cache. Rows are independent sequences; padding (mask 0) can appear anywhere (left padding for ragged
+ * prompts) and is never attended to. Owns its tensors: call dispose().
+ */
+export class KvCache {
+  private kv: LayerKv[] | null = null;
+  /** Per row: 1/0 validity of every cached key. */
+  private readonly valid: number[][];
+  /** Per row: rotary position of the next valid token. */
+  private readonly nextPos: number[];
+
+  constructor(readonly batch: number) {
+    if (!Number.isInteger(batch) || batch <= 0) throw new InputError(`batch must be a positive integer, got ${batch}`, { field: "batch" });
+    this.valid = Array.from({ length: batch }, () => []);
+    this.nextPos = new Array<number>(batch).fill(0);
+  }
+
+  /** Number of cached key positions (including padding), the same for every row. */
+  get length(): number {
+    return (this.valid[0] as number[]).length;
+  }
+
+  /** Per-row position the next real token will get (= number of real tokens so far). */
+  positions(): number[] {
+    return this.nextPos.slice();
+  }
+
+  /**
+   * Feeds new tokens ids [batch][seq] (mask: 1 = token, 0 = padding; default all 1) through the model, appending
+   * their keys/values. Returns final-norm hidden states [batch, seq, d]; the caller disposes them.
+   */
+  extend(model: Transformer, ids: number[][], mask?: number[][]): tf.Tensor3D {
+    const B = this.batch;
+    const T = ids[0]?.length ?? 0;
+    if (ids.length !== B || T === 0 || ids.some((r) => r.length !== T)) {
+      throw new InputError(`ids must be ${B} rows of equal, non-zero length`, { field: "ids" });
+    }
+    if (mask !== undefined && (mask.length !== B || mask.some((r) => r.length !== T))) {
+      throw new InputError(`mask must be ${B} rows of ${T}`, { field: "mask" });
+    }
+    const m = mask === undefined ? new Array<number>(B * T).fill(1) : mask.flat();
+    const positions = positionsFromMask(m, B, T, this.nextPos);
+    const L = this.length + T;
+    const keyValid = new Uint8Array(B * L);
+    for (let b = 0; b < B; b++) {
+      const row = this.valid[b] as number[];
+      for (let j = 0; j < row.length; j++) keyValid[b * L + j] = row[j] as number;
+      for (let t = 0; t < T; t++) keyValid[b * L + row.length + t] = (m[b * T + t] as number) !== 0 ? 1 : 0;
+    }
+    const idsT = tf.tensor2d(ids.flat(), [B, T], "int32");
+    let out: { hidden: tf.Tensor3D; kv: LayerKv[] };
+    try {
+      out = model.forwardHidden({ ids: idsT, positions, keyValid }, this.kv, true);
+    } finally {
+      idsT.dispose();
+    }
+    this.disposeKv();
+    this.kv = out.kv;
+    for (let b = 0; b < B; b++) {
+      const row = this.valid[b] as number[];
+      for (let t = 0; t < T; t++) {
+        const ok = (m[b * T + t] as number) !== 0 ? 1 : 0;
+        row.push(ok);
+        this.nextPos[b] = (this.nextPos[b] as number) + ok;
+      }
+    }
+    return out.hidden;
+  }
+
+  /**
+   * Like extend, but returns only the logits of each row's last new position, downloaded: Float32Array
+   * [batch * vocab] (no tensors to dispose).
+   */
+  extendLastLogits(model: Transformer, ids: number[][], mask?: number[][]): Float32Array {
+    const hidden = this.extend(model, ids, mask);
+    return lastLogits(model, hidden, true);
+  }
+
+  private disposeKv(): void {
+    if (this.kv === null) return;
+    for (const l of this.kv) {
+      l.k.dispose();
+      l.v.dispose();
+    }
+    this.kv = null;
+  }
+
+  /** Frees the cached tensors (the cache is empty afterwards). */
+  dispose(): void {
+    this.disposeKv();
+    for (const r of this.valid) r.length = 0;
+    this.nextPos.fill(0);
+  }
+}
+
+/**
+ * Logits of the last position of hidden [batch, seq, d], downloaded as Float32Array [batch * vocab].
+ * Disposes `hidden` when disposeHidden is true.
+ */
+export function lastLogits(model: Transformer, hidden: tf.Tensor3D, disposeHidden: boolean): Float32Array {
+  try {
+    const logits = tf.tidy(() => {
+      const [B, T, d] = hidden.shape;
+      const last = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, d]), [B, d]) as tf.Tensor2D;
+      return model.headLogits(last);
+    });
+    const data = logits.dataSync() as Float32Array;
+    logits.dispose();
+    return data;
+  } finally {
+    if (disposeHidden) hidden.dispose();
+  }
+}

@@ -1,0 +1,209 @@
+// Batched autoregressive sampling (temperature, top-p, stop tokens/sequences) in JS over downloaded logits.
+// Nucleus sampling per Holtzman et al. 2020; ragged prompts are left-padded with per-row rotary positions.
+import { InputError } from "../core/errors";
+import { Rng, deriveSeed } from "../core/rng";
+import { KvCache, lastLogits } from "./kv-cache";
+import { positionsFromMask } from "./ops";
+import { Transformer } from "./transformer";
+import * as tf from "@tensorflow/tfjs";
+
+export interface SampleOptions {
+  /** Upper bound on sampled tokens per row. */
+  maxNewTokens: number;
+  /** 0 = greedy (argmax, deterministic); otherwise logits are divided by it. */
+  temperature: number;
+  /** Nucleus mass in (0, 1]; 1 disables top-p. */
+  topP: number;
+  /**
+   * Source of randomness: row i uses an Rng derived from (one draw of rng, i), so rng advances by one draw per
+   * call. Give `rngs` instead to fix each row's stream yourself (then a row's output does not depend on the batch).
+   */
+  rng?: Rng;
+  /** One Rng per prompt (overrides rng). */
+  rngs?: Rng[];
+  /** A sampled id in this list ends its row (the id is kept in tokens). */
+  stopTokenIds?: number[];
+  /** A row whose sampled tokens end with one of these id sequences stops (the sequence is kept in tokens). */
+  stopSequences?: number[][];
+  /** Default true; false recomputes the whole prefix each step (for benchmarks and tests). */
+  useKvCache?: boolean;
+}
+
+export interface SampleResult {
+  /** Sampled ids, in order, including a final stop token or stop sequence when finishReason is "stop". */
+  tokens: number[];
+  /** log-prob of each sampled token under the sampling distribution (after temperature and top-p); 0 when greedy. */
+  logprobs: number[];
+  /** log-prob of each sampled token under the model's untempered distribution (GRPO's old-policy log-probs). */
+  rawLogprobs: number[];
+  finishReason: "stop" | "length";
+  /** The stop token ([id]) or stop sequence that ended the row, when finishReason is "stop". */
+  stoppedBy?: number[];
+}
+
+/** One draw from a logits row; exported for tests. Returns the id and both log-probs. */
+export function sampleFromLogits(
+  logits: Float32Array,
+  temperature: number,
+  topP: number,
+  rng: Rng,
+): { id: number; logprob: number; rawLogprob: number } {
+  const V = logits.length;
+  let max = -Infinity;
+  let arg = 0;
+  for (let i = 0; i < V; i++) {
+    const x = logits[i] as number;
+    if (x > max) {
+      max = x;
+      arg = i;
+    }
+  }
+  let z = 0;
+  for (let i = 0; i < V; i++) z += Math.exp((logits[i] as number) - max);
+  const lse = max + Math.log(z);
+  if (temperature <= 0) return { id: arg, logprob: 0, rawLogprob: (logits[arg] as number) - lse };
+  const probs = new Float64Array(V);
+  let sum = 0;
+  for (let i = 0; i < V; i++) {
+    const p = Math.exp(((logits[i] as number) - max) / temperature);
+    probs[i] = p;
+    sum += p;
+  }
+  let id = V - 1;
+  let mass: number;
+  if (topP < 1) {
+    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => (probs[b] as number) - (probs[a] as number) || a - b);
+    let kept = 0;
+    let acc = 0;
+    while (kept < V) {
+      acc += probs[order[kept] as number] as number;
+      kept++;
+      if (acc >= topP * sum) break;
+    }
+    let u = rng.next() * acc;
+    id = order[kept - 1] as number;
+    for (let k = 0; k < kept; k++) {
+      const i = order[k] as number;
+      u -= probs[i] as number;
+      if (u < 0) {
+        id = i;
+        break;
+      }
+    }
+    mass = acc;
+  } else {
+    let u = rng.next() * sum;
+    for (let i = 0; i < V; i++) {
+      u -= probs[i] as number;
+      if (u < 0) {
+        id = i;
+        break;
+      }
+    }
+    mass = sum;
+  }
+  return { id, logprob: Math.log((probs[id] as number) / mass), rawLogprob: (logits[id] as number) - lse };
+}
+
+function endsWith(tokens: number[], seq: number[]): boolean {
+  if (seq.length === 0 || seq.length > tokens.length) return false;
+  const off = tokens.length - seq.length;
+  for (let i = 0; i < seq.length; i++) if (tokens[off + i] !== seq[i]) return false;
+  return true;
+}
+
+function validate(model: Transformer, prompts: number[][], opts: SampleOptions): void {
+  if (prompts.length === 0) throw new InputError("no prompts", { field: "prompts" });
+  const V = model.config.vocabSize;
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new InputError("empty prompt", { field: `prompts.${i}` });
+    if (p.some((t) => !Number.isInteger(t) || t < 0 || t >= V)) throw new InputError(`token id out of range [0, ${V})`, { field: `prompts.${i}` });
+    if (p.length >= model.config.maxSeqLen) throw new InputError(`prompt length ${p.length} >= maxSeqLen ${model.config.maxSeqLen}`, { field: `prompts.${i}` });
+  });
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) throw new InputError("must be a non-negative integer", { field: "maxNewTokens" });
+  if (!(opts.temperature >= 0)) throw new InputError("must be >= 0", { field: "temperature" });
+  if (!(opts.topP > 0 && opts.topP <= 1)) throw new InputError("must be in (0, 1]", { field: "topP" });
+  if (opts.rngs !== undefined && opts.rngs.length !== prompts.length) throw new InputError(`need ${prompts.length} rngs`, { field: "rngs" });
+  if (opts.rngs === undefined && opts.rng === undefined && opts.temperature > 0) throw new InputError("rng or rngs is required when temperature > 0", { field: "rng" });
+}
+
+/**
+ * Samples continuations for a batch of (possibly ragged) prompts. Prompts are left-padded into one batch; each row
+ * keeps its own rotary positions and never attends to padding, so a row's tokens equal generating it alone (up to
+ * float rounding) given the same Rng. Rows stop at a stop token/sequence, at maxNewTokens, or when their length
+ * reaches config.maxSeqLen ("length"). Synchronous; leaves no tensors behind.
+ */
+export function generate(model: Transformer, prompts: number[][], opts: SampleOptions): SampleResult[] {
+  validate(model, prompts, opts);
+  const B = prompts.length;
+  const V = model.config.vocabSize;
+  const rngs = opts.rngs ?? (() => {
+    const base = opts.rng === undefined ? 0 : opts.rng.nextU32();
+    return prompts.map((_, i) => new Rng(deriveSeed(base, "row", i)));
+  })();
+  const stopIds = new Set(opts.stopTokenIds ?? []);
+  const stopSeqs = (opts.stopSequences ?? []).filter((s) => s.length > 0);
+  const results: SampleResult[] = prompts.map(() => ({ tokens: [], logprobs: [], rawLogprobs: [], finishReason: "length" }));
+  const done = new Array<boolean>(B).fill(opts.maxNewTokens === 0);
+  if (opts.maxNewTokens === 0) return results;
+  const P = Math.max(...prompts.map((p) => p.length));
+  const ids = prompts.map((p) => [...new Array<number>(P - p.length).fill(0), ...p]);
+  const mask = prompts.map((p) => [...new Array<number>(P - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
+  const rowLen = prompts.map((p) => p.length);
+  const useCache = opts.useKvCache ?? true;
+  const cache = useCache ? new KvCache(B) : null;
+  try {
+    let logits = cache !== null ? cache.extendLastLogits(model, ids, mask) : fullLastLogits(model, ids, mask);
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const next = new Array<number>(B).fill(0);
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const r = results[b] as SampleResult;
+        const s = sampleFromLogits(logits.subarray(b * V, (b + 1) * V), opts.temperature, opts.topP, rngs[b] as Rng);
+        r.tokens.push(s.id);
+        r.logprobs.push(s.logprob);
+        r.rawLogprobs.push(s.rawLogprob);
+        next[b] = s.id;
+        rowLen[b] = (rowLen[b] as number) + 1;
+        if (stopIds.has(s.id)) {
+          r.finishReason = "stop";
+          r.stoppedBy = [s.id];
+          done[b] = true;
+        } else {
+          const seq = stopSeqs.find((q) => endsWith(r.tokens, q));
+          if (seq !== undefined) {
+            r.finishReason = "stop";
+            r.stoppedBy = seq.slice();
+            done[b] = true;
+          } else if (r.tokens.length >= opts.maxNewTokens || (rowLen[b] as number) >= model.config.maxSeqLen) {
+            done[b] = true;
+          }
+        }
+      }
+      if (done.every(Boolean)) break;
+      if (cache !== null) logits = cache.extendLastLogits(model, next.map((t) => [t]));
+      else {
+        ids.forEach((row, b) => row.push(next[b] as number));
+        mask.forEach((row) => row.push(1));
+        logits = fullLastLogits(model, ids, mask);
+      }
+    }
+  } finally {
+    cache?.dispose();
+  }
+  return results;
+}
+
+/** Full forward over the whole (left-padded) batch; last-position logits [batch * vocab]. */
+function fullLastLogits(model: Transformer, ids: number[][], mask: number[][]): Float32Array {
+  const B = ids.length;
+  const T = (ids[0] as number[]).length;
+  const flatMask = mask.flat();
+  const idsT = tf.tensor2d(ids.flat(), [B, T], "int32");
+  try {
+    const { hidden } = model.forwardHidden({ ids: idsT, positions: positionsFromMask(flatMask, B, T), keyValid: flatMask });
+    return lastLogits(model, hidden, true);
+  } finally {
+    idsT.dispose();
+  }
+}

@@ -1,0 +1,252 @@
+// Faster replacements for four tfjs-backend-wasm 4.22 kernels (Slice, Unpack, BatchMatMul, UnsortedSegmentSum).
+// From the measurements in shared/FEASIBILITY.md §1.4-1.5: stock Slice copies its whole input per call, BatchMatMul
+// is only fast (XNNPACK) for one batch without transposes, and UnsortedSegmentSum (tf.gather's gradient) is missing.
+import * as tf from "@tensorflow/tfjs";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use (it is not exported with types we can rely on). */
+interface WasmBackendLike {
+  wasm: {
+    HEAPU8: Uint8Array;
+    cwrap: (name: string, ret: null | string, args: string[]) => (...a: unknown[]) => unknown;
+    tfjs: { registerTensor: (id: number, size: number, offset: number) => void; disposeData: (id: number) => void };
+  };
+  dataIdNextNumber: number;
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs: Record<string, any>; backend: WasmBackendLike };
+type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+const originals = new Map<string, KernelFn>();
+let installed = false;
+
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = (s[i + 1] as number) * (shape[i + 1] as number);
+  return s;
+}
+
+/** Copies the box [begin, begin+size) of x into a new wasm tensor, reading only that range through heap views. */
+function sliceInto(backend: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const n = sizeOf(size);
+  if (n === 0) return out;
+  // Views must be taken after makeOutput: a malloc can grow (and replace) the heap buffer.
+  const xv = backend.typedArrayFromHeap(x);
+  const ov = backend.typedArrayFromHeap(out);
+  const shape = x.shape;
+  const rank = shape.length;
+  const strides = stridesOf(shape);
+  // Merge trailing dims that are taken whole, so each copy moves one maximal contiguous run.
+  let inner = rank - 1;
+  let run = size[inner] as number;
+  while (inner > 0 && size[inner] === shape[inner] && begin[inner] === 0) {
+    inner--;
+    run *= size[inner] as number;
+  }
+  if (inner === 0) {
+    const off = (begin[0] as number) * (strides[0] as number);
+    ov.set(xv.subarray(off, off + run));
+    return out;
+  }
+  // Odometer over dims [0, inner): each step copies one run starting at begin[inner] along dim `inner`.
+  const idx = new Array<number>(inner).fill(0);
+  let o = 0;
+  const baseInner = (begin[inner] as number) * (strides[inner] as number);
+  for (;;) {
+    let off = baseInner;
+    for (let d = 0; d < inner; d++) off += ((begin[d] as number) + (idx[d] as number)) * (strides[d] as number);
+    ov.set(xv.subarray(off, off + run), o);
+    o += run;
+    let d = inner - 1;
+    while (d >= 0) {
+      idx[d] = (idx[d] as number) + 1;
+      if ((idx[d] as number) < (size[d] as number)) break;
+      idx[d] = 0;
+      d--;
+    }
+    if (d < 0) break;
+  }
+  return out;
+}
+
+function fastSlice(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  if (x.dtype === "string") return (originals.get("Slice") as KernelFn)(args) as tf.TensorInfo;
+  const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, args.attrs.begin, args.attrs.size);
+  return sliceInto(args.backend, x, begin, size);
+}
+
+function fastUnpack(args: KernelArgs): tf.TensorInfo[] {
+  const value = args.inputs.value as tf.TensorInfo;
+  if (value.dtype === "string") return (originals.get("Unpack") as KernelFn)(args) as tf.TensorInfo[];
+  const rank = value.shape.length;
+  let axis = args.attrs.axis as number;
+  if (axis < 0) axis += rank;
+  const outShape = value.shape.filter((_, i) => i !== axis);
+  const begin = new Array<number>(rank).fill(0);
+  const size = value.shape.slice();
+  size[axis] = 1;
+  const outs: tf.TensorInfo[] = [];
+  for (let i = 0; i < (value.shape[axis] as number); i++) {
+    begin[axis] = i;
+    const o = sliceInto(args.backend, value, begin, size);
+    outs.push({ dataId: o.dataId, dtype: o.dtype, shape: outShape });
+  }
+  return outs;
+}
+
+/** JS UnsortedSegmentSum (missing on wasm): out[ids[i], ...] += x[i, ...]; negative or out-of-range ids are dropped. */
+function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  const ids = args.inputs.segmentIds as tf.TensorInfo;
+  const numSegments = args.attrs.numSegments as number;
+  const nIds = sizeOf(ids.shape);
+  const inner = nIds === 0 ? 0 : sizeOf(x.shape) / nIds;
+  const outShape = [numSegments, ...x.shape.slice(ids.shape.length)];
+  const out = args.backend.makeOutput(outShape, x.dtype);
+  const ov = args.backend.typedArrayFromHeap(out);
+  ov.fill(0);
+  const xv = args.backend.typedArrayFromHeap(x);
+  const iv = args.backend.typedArrayFromHeap(ids);
+  for (let i = 0; i < nIds; i++) {
+    const s = iv[i] as number;
+    if (s < 0 || s >= numSegments) continue;
+    const xo = i * inner;
+    const oo = s * inner;
+    for (let j = 0; j < inner; j++) ov[oo + j] = (ov[oo + j] as number) + (xv[xo + j] as number);
+  }
+  return out;
+}
+
+const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+/**
+ * BatchMatMul that always reaches XNNPACK: transposed operands are transposed explicitly first (rank-3 transpose
+ * kernel), then each batch element is one XNNPACK GEMM on zero-copy views registered over the operands' memory.
+ */
+function fastBatchMatMul(args: KernelArgs): tf.TensorInfo {
+  const original = originals.get("BatchMatMul") as KernelFn;
+  const a = args.inputs.a as tf.TensorInfo;
+  const b = args.inputs.b as tf.TensorInfo;
+  const tA = Boolean(args.attrs.transposeA);
+  const tB = Boolean(args.attrs.transposeB);
+  if (a.dtype !== "float32" || b.dtype !== "float32") return original(args) as tf.TensorInfo;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const M = (tA ? a.shape[ra - 1] : a.shape[ra - 2]) as number;
+  const K = (tA ? a.shape[ra - 2] : a.shape[ra - 1]) as number;
+  const N = (tB ? b.shape[rb - 2] : b.shape[rb - 1]) as number;
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  if (!tA && !tB && batchA === 1 && batchB === 1) return original(args) as tf.TensorInfo;
+  const simpleBroadcast =
+    batchA === batchB ? outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]) : batchA === 1 || batchB === 1;
+  if (!simpleBroadcast || M * K * N === 0) return original(args) as tf.TensorInfo;
+  const outOuter = batchA >= batchB ? outerA : outerB;
+  const batch = Math.max(batchA, batchB);
+  const backend = args.backend;
+  const transpose = tf.getKernel("Transpose", "wasm").kernelFunc as unknown as KernelFn;
+  const temps: tf.TensorInfo[] = [];
+  let a3: tf.TensorInfo = { dataId: a.dataId, dtype: a.dtype, shape: [batchA, M, K] };
+  let b3: tf.TensorInfo = { dataId: b.dataId, dtype: b.dtype, shape: [batchB, K, N] };
+  if (tA) {
+    const src = { dataId: a.dataId, dtype: a.dtype, shape: [batchA, K, M] };
+    a3 = transpose({ inputs: { x: src }, attrs: { perm: [0, 2, 1] }, backend }) as tf.TensorInfo;
+    temps.push(a3);
+  }
+  if (tB) {
+    const src = { dataId: b.dataId, dtype: b.dtype, shape: [batchB, N, K] };
+    b3 = transpose({ inputs: { x: src }, attrs: { perm: [0, 2, 1] }, backend }) as tf.TensorInfo;
+    temps.push(b3);
+  }
+  const out = backend.makeOutput([...outOuter, M, N], "float32");
+  let mm = matMulFns.get(backend);
+  if (mm === undefined) {
+    mm = backend.wasm.cwrap("BatchMatMul", null, [
+      "number", "array", "number", "number", "array", "number", "number", "number", "number",
+    ]);
+    matMulFns.set(backend, mm);
+  }
+  const aOff = backend.dataIdMap.get(a3.dataId).memoryOffset;
+  const bOff = backend.dataIdMap.get(b3.dataId).memoryOffset;
+  const oOff = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const aShape = shapeBytes([1, M, K]);
+  const bShape = shapeBytes([1, K, N]);
+  const reg = backend.wasm.tfjs;
+  const view = (offset: number, size: number): number => {
+    const id = backend.dataIdNextNumber++;
+    reg.registerTensor(id, size, offset);
+    return id;
+  };
+  // A batch-shared right operand keeps one view, so XNNPACK packs those weights once for all batch elements.
+  const sharedB = batchB === 1 ? view(bOff, K * N) : 0;
+  for (let i = 0; i < batch; i++) {
+    const aId = view(aOff + (batchA === 1 ? 0 : i) * M * K * 4, M * K);
+    const bId = sharedB !== 0 ? sharedB : view(bOff + i * K * N * 4, K * N);
+    const oId = view(oOff + i * M * N * 4, M * N);
+    mm(aId, aShape, 3, bId, bShape, 3, false, false, oId);
+    reg.disposeData(aId);
+    reg.disposeData(oId);
+    if (bId !== sharedB) reg.disposeData(bId);
+  }
+  if (sharedB !== 0) reg.disposeData(sharedB);
+  for (const t of temps) backend.disposeData(t.dataId);
+  return out;
+}
+
+function replace(kernelName: string, kernelFunc: KernelFn): void {
+  const cfg = tf.getKernel(kernelName, "wasm");
+  if (cfg === undefined) {
+    tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    return;
+  }
+  if (!originals.has(kernelName)) originals.set(kernelName, cfg.kernelFunc as unknown as KernelFn);
+  tf.unregisterKernel(kernelName, "wasm");
+  tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+
+/** Names of the kernels installWasmKernels replaces or adds. */
+export const WASM_KERNEL_PATCHES = ["Slice", "Unpack", "BatchMatMul", "UnsortedSegmentSum"] as const;
+
+/**
+ * Installs the faster wasm kernels (idempotent). Call after the wasm backend is registered and initialised
+ * (`await tf.setBackend("wasm")`); initBackend does this. Numerics are unchanged (same XNNPACK GEMM, exact copies).
+ */
+export function installWasmKernels(): void {
+  if (installed) return;
+  if (tf.findBackend("wasm") === null && tf.findBackendFactory("wasm") === null) return;
+  replace("Slice", fastSlice);
+  replace("Unpack", fastUnpack);
+  replace("BatchMatMul", fastBatchMatMul);
+  if (tf.getKernel("UnsortedSegmentSum", "wasm") === undefined) {
+    tf.registerKernel({
+      kernelName: "UnsortedSegmentSum",
+      backendName: "wasm",
+      kernelFunc: unsortedSegmentSum as unknown as tf.KernelFunc,
+    });
+  }
+  installed = true;
+}
+
+/** Whether installWasmKernels has run in this process. */
+export function wasmKernelsInstalled(): boolean {
+  return installed;
+}
