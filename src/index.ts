@@ -2,3 +2,5 @@
 // Each pipeline stage has a barrel (src/<stage>/index.ts) re-exported here.
 export * from "./core";
 export * from "./model";
+export * from "./viz";
+export * from "./notebook";
