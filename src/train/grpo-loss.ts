@@ -104,6 +104,8 @@ export interface GrpoLossInputs {
   mask: tf.Tensor2D;
   /** [B] per-sequence normaliser weights from lossNormaliser over the whole batch. */
   weights: tf.Tensor1D;
+  /** [B, T] entropy of each predictive distribution, when the model provides it (stats only). */
+  entropy?: tf.Tensor2D | null;
 }
 
 /** Indices into the stats vector returned by grpoLoss (sums over trained tokens; add across micro-batches). */
@@ -113,7 +115,8 @@ export const LOSS_STAT_NAMES = ["tokens", "ratio", "clipLow", "clipHigh", "clipR
  * The GRPO loss of one (micro-)batch. Call inside tf.grad / tf.variableGrads / tf.tidy.
  * Returns `loss` (scalar; this micro-batch's share of the batch loss, given the whole-batch weights) and `stats`
  * ([7] = LOSS_STAT_NAMES sums over trained tokens: count, sum ratio, count clipped low (ratio < 1-eL and A < 0), count
- * clipped high (ratio > 1+eH and A > 0), count outside the clip range, sum k3 KL, sum -logprob). Both tensors belong to
+ * clipped high (ratio > 1+eH and A > 0), count outside the clip range, sum k3 KL, sum entropy (or, without an entropy
+ * input, sum -logprob of the sampled tokens: a Monte Carlo estimate of it)). Both tensors belong to
  * the caller's scope; `stats` carries no gradient.
  * Masking uses tf.where, so a token outside the mask gets exactly zero gradient even when its values are extreme.
  */
@@ -153,7 +156,7 @@ export function grpoLoss(inputs: GrpoLossInputs, p: ClipParams): { loss: tf.Scal
     msum(high),
     msum(region),
     msum(stopGradient(kl)),
-    tf.sum(tf.where(on, tf.neg(stopGradient(newLogprobs)), zeros)),
+    inputs.entropy ? msum(stopGradient(inputs.entropy)) : tf.sum(tf.where(on, tf.neg(stopGradient(newLogprobs)), zeros)),
   ]) as tf.Tensor1D;
   return { loss, stats };
 }
@@ -166,7 +169,8 @@ export interface LossStats {
   clipRatioHigh: number;
   clipRatioRegion: number;
   kl: number;
-  /** Mean -log p of the trained (sampled) tokens: a Monte Carlo estimate of the policy entropy. */
+  /** Mean entropy of the policy at the trained positions (exact when the model provides it, else the mean -log p of
+   * the sampled tokens, a Monte Carlo estimate at temperature 1). */
   entropy: number;
 }
 

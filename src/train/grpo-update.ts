@@ -11,6 +11,8 @@ import { grpoLoss, addStatSums, summariseLossStats, stopGradient, type LossStats
 export interface LogProbModel {
   /** ids [B, T] int32 -> per-token log-probs [B, T-1] of ids[:, 1:], differentiable; caller disposes. */
   tokenLogProbs(ids: tf.Tensor2D): tf.Tensor2D;
+  /** Optional: log-probs plus the entropy of each predictive distribution (both [B, T-1]), for the entropy metric. */
+  tokenLogProbsAndEntropy?(ids: tf.Tensor2D): { logprobs: tf.Tensor2D; entropy: tf.Tensor2D };
 }
 
 export interface TrainableModel extends LogProbModel {
@@ -117,9 +119,12 @@ export function grpoUpdate(
       let stats: tf.Tensor | null = null;
       let kept: tf.Tensor | null = null;
       const { value, grads } = tf.variableGrads(() => {
-        const newLp = policy.tokenLogProbs(t.ids);
+        let entropy: tf.Tensor2D | null = null;
+        let newLp: tf.Tensor2D;
+        if (policy.tokenLogProbsAndEntropy) ({ logprobs: newLp, entropy } = policy.tokenLogProbsAndEntropy(t.ids));
+        else newLp = policy.tokenLogProbs(t.ids);
         if (recordOld) kept = tf.keep(stopGradient(newLp));
-        const out = grpoLoss({ newLogprobs: newLp, oldLogprobs: old, refLogprobs: ref, advantages: t.advantages, mask: t.mask, weights: t.weights }, clip);
+        const out = grpoLoss({ newLogprobs: newLp, oldLogprobs: old, refLogprobs: ref, advantages: t.advantages, mask: t.mask, weights: t.weights, entropy }, clip);
         stats = tf.keep(out.stats);
         return out.loss;
       }, vars);
