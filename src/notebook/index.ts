@@ -3,3 +3,4 @@
 export * from "./ipynb";
 export * from "./kernel-env";
 export * from "./runner";
+export * from "./tooling";
