@@ -10,3 +10,7 @@ export * from "./sampler";
 export * from "./safetensors";
 export * from "./checkpoint";
 export * from "./corpus";
+export * from "./tokenizer";
+export * from "./bpe";
+export * from "./hf-tokenizer";
+export * from "./chat-template";
