@@ -154,6 +154,36 @@ export function pickByOneHot(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor
   return tf.tidy(() => tf.sum(tf.mul(logp, tf.oneHot(targets, logp.shape[1]).toFloat()), -1) as tf.Tensor1D);
 }
 
+/**
+ * log p(target) from raw logits [n, vocab] and int32 targets [n] -> [n], using the backend's Softmax kernel (XNNPACK
+ * on wasm) instead of an exp over the whole vocabulary: logsumexp(x) = max(x) - log(max(softmax(x))), exact because
+ * the largest probability is exp(0)/Z. Custom gradient: dlogits = dy * (oneHot(target) - softmax). Caller disposes.
+ */
+export function logProbsOfTargets(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const V = logits.shape[1];
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const oneHot = tf.oneHot(targets, V).toFloat();
+    const p = tf.softmax(x);
+    const lse = tf.sub(tf.max(x, -1), tf.log(tf.max(p, -1)));
+    const value = tf.sub(tf.sum(tf.mul(x, oneHot), -1), lse) as tf.Tensor1D;
+    save([p, oneHot]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(tf.expandDims(dy, 1), tf.sub(saved[1] as tf.Tensor, saved[0] as tf.Tensor))];
+    return { value, gradFunc };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
+/** Entropy of softmax(logits) over the last axis, [n, vocab] -> [n]: lse - sum(p * x). Caller disposes. */
+export function entropyFromLogits(logits: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const p = tf.softmax(logits);
+    const lse = tf.sub(tf.max(logits, -1), tf.log(tf.max(p, -1)));
+    return tf.sub(lse, tf.sum(tf.mul(p, logits), -1)) as tf.Tensor1D;
+  });
+}
+
 /** Entropy -sum(p log p) over the last axis of log-probabilities [n, vocab] -> [n]. Caller disposes. */
 export function entropyFromLogProbs(logp: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor1D);

@@ -8,7 +8,8 @@ import {
   attentionMaskValues,
   embedLookup,
   entropyFromLogProbs,
-  pickByOneHot,
+  entropyFromLogits,
+  logProbsOfTargets,
   positionsFromMask,
   rmsNorm,
   ropeTables,
@@ -309,28 +310,29 @@ export class Transformer {
     });
   }
 
-  /** Shared body of tokenLogProbs(+entropy): log-softmax of positions 0..T-2 [B*(T-1), V] and target mask. */
-  private shiftedLogProbs(ids: tf.Tensor2D | number[][], mask: MaskInput): { logp: tf.Tensor2D; targets: tf.Tensor1D; tmask: tf.Tensor2D; B: number; T: number } {
+  /** Shared body of tokenLogProbs(+entropy): logits of positions 0..T-2 [B*(T-1), V], targets, target mask. */
+  private shiftedLogits(ids: tf.Tensor2D | number[][], mask: MaskInput): { logits: tf.Tensor2D; targets: tf.Tensor1D; tmask: tf.Tensor2D; B: number; T: number } {
     const { idsT, maskVals, B, T } = this.prepare(ids, mask);
     if (T < 2) throw new InputError("tokenLogProbs needs at least 2 tokens per row", { field: "ids" });
     const positions = positionsFromMask(maskVals, B, T);
     const { hidden } = this.forwardHidden({ ids: idsT, positions, keyValid: maskVals });
     const d = this.config.hiddenSize;
     const h = tf.reshape(tf.slice(hidden, [0, 0, 0], [B, T - 1, d]), [B * (T - 1), d]) as tf.Tensor2D;
-    const logp = tf.logSoftmax(this.headLogits(h)) as tf.Tensor2D;
+    const logits = this.headLogits(h);
     const targets = tf.reshape(tf.slice(idsT, [0, 1], [B, T - 1]), [B * (T - 1)]) as tf.Tensor1D;
     const tm = new Float32Array(B * (T - 1));
     for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) tm[b * (T - 1) + t - 1] = maskVals[b * T + t] as number;
-    return { logp, targets, tmask: tf.tensor2d(tm, [B, T - 1]), B, T };
+    return { logits, targets, tmask: tf.tensor2d(tm, [B, T - 1]), B, T };
   }
 
-  private pick(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  private pick(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
     if (this.impl === "reference") {
+      const logp = tf.logSoftmax(logits);
       const V = logp.shape[1];
       const flatIdx = tf.add(tf.mul(tf.range(0, targets.shape[0], 1, "int32"), tf.scalar(V, "int32")), targets) as tf.Tensor1D;
       return tf.gather(tf.reshape(logp, [-1]), flatIdx) as tf.Tensor1D;
     }
-    return pickByOneHot(logp, targets);
+    return logProbsOfTargets(logits, targets);
   }
 
   /**
@@ -341,8 +343,8 @@ export class Transformer {
   tokenLogProbs(ids: tf.Tensor2D | number[][], mask?: MaskInput): tf.Tensor2D {
     this.assertAlive();
     return tf.tidy(() => {
-      const { logp, targets, tmask, B, T } = this.shiftedLogProbs(ids, mask);
-      return tf.mul(tf.reshape(this.pick(logp, targets), [B, T - 1]), tmask) as tf.Tensor2D;
+      const { logits, targets, tmask, B, T } = this.shiftedLogits(ids, mask);
+      return tf.mul(tf.reshape(this.pick(logits, targets), [B, T - 1]), tmask) as tf.Tensor2D;
     });
   }
 
@@ -353,9 +355,10 @@ export class Transformer {
   tokenLogProbsAndEntropy(ids: tf.Tensor2D | number[][], mask?: MaskInput): { logprobs: tf.Tensor2D; entropy: tf.Tensor2D } {
     this.assertAlive();
     const out = tf.tidy(() => {
-      const { logp, targets, tmask, B, T } = this.shiftedLogProbs(ids, mask);
-      const lp = tf.mul(tf.reshape(this.pick(logp, targets), [B, T - 1]), tmask);
-      const ent = tf.mul(tf.reshape(entropyFromLogProbs(logp), [B, T - 1]), tmask);
+      const { logits, targets, tmask, B, T } = this.shiftedLogits(ids, mask);
+      const lp = tf.mul(tf.reshape(this.pick(logits, targets), [B, T - 1]), tmask);
+      const entropy = this.impl === "reference" ? entropyFromLogProbs(tf.logSoftmax(logits)) : entropyFromLogits(logits);
+      const ent = tf.mul(tf.reshape(entropy, [B, T - 1]), tmask);
       return [lp, ent] as tf.Tensor[];
     });
     return { logprobs: out[0] as tf.Tensor2D, entropy: out[1] as tf.Tensor2D };

@@ -1,4 +1,4 @@
-// Faster replacements for four tfjs-backend-wasm 4.22 kernels (Slice, Unpack, BatchMatMul, UnsortedSegmentSum).
+// Faster replacements for tfjs-backend-wasm 4.22 kernels (Slice, Unpack, BatchMatMul, Identity; adds UnsortedSegmentSum).
 // From the measurements in shared/FEASIBILITY.md §1.4-1.5: stock Slice copies its whole input per call, BatchMatMul
 // is only fast (XNNPACK) for one batch without transposes, and UnsortedSegmentSum (tf.gather's gradient) is missing.
 import * as tf from "@tensorflow/tfjs";
@@ -130,6 +130,14 @@ function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** Identity that shares the input's buffer (refcounted, as the cpu backend does) instead of copying it. */
+function sharedIdentity(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  if (x.dtype === "string") return (originals.get("Identity") as KernelFn)(args) as tf.TensorInfo;
+  (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
 
 function shapeBytes(shape: number[]): Uint8Array {
@@ -224,7 +232,7 @@ function replace(kernelName: string, kernelFunc: KernelFn): void {
 }
 
 /** Names of the kernels installWasmKernels replaces or adds. */
-export const WASM_KERNEL_PATCHES = ["Slice", "Unpack", "BatchMatMul", "UnsortedSegmentSum"] as const;
+export const WASM_KERNEL_PATCHES = ["Slice", "Unpack", "BatchMatMul", "Identity", "UnsortedSegmentSum"] as const;
 
 /**
  * Installs the faster wasm kernels (idempotent). Call after the wasm backend is registered and initialised
@@ -236,6 +244,7 @@ export function installWasmKernels(): void {
   replace("Slice", fastSlice);
   replace("Unpack", fastUnpack);
   replace("BatchMatMul", fastBatchMatMul);
+  replace("Identity", sharedIdentity);
   if (tf.getKernel("UnsortedSegmentSum", "wasm") === undefined) {
     tf.registerKernel({
       kernelName: "UnsortedSegmentSum",
