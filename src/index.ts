@@ -4,3 +4,5 @@ export * from "./core";
 export * from "./model";
 export * from "./viz";
 export * from "./notebook";
+export * from "./llm";
+export * from "./train";
