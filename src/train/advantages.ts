@@ -43,7 +43,7 @@ export function isValidReward(r: MaybeReward | undefined): r is number {
 }
 
 /** Mean of numbers (NaN for an empty list). */
-export function mean(xs: readonly number[]): number {
+export function meanOf(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   let s = 0;
   for (const x of xs) s += x;
@@ -53,7 +53,7 @@ export function mean(xs: readonly number[]): number {
 /** Unbiased (n-1) standard deviation, as torch.std / TRL; 0 for fewer than two values. */
 export function stdUnbiased(xs: readonly number[]): number {
   if (xs.length < 2) return 0;
-  const m = mean(xs);
+  const m = meanOf(xs);
   let s = 0;
   for (const x of xs) s += (x - m) * (x - m);
   return Math.sqrt(s / (xs.length - 1));
@@ -114,7 +114,7 @@ export function computeAdvantages(rewards: readonly MaybeReward[], options: Adva
         vals.push(r);
       }
     }
-    const m = mean(vals);
+    const m = meanOf(vals);
     const s = stdUnbiased(vals);
     const zeroStd = vals.length < 2 || allEqual(vals);
     groups.push({ count: vals.length, mean: m, std: s, zeroStd });
@@ -135,8 +135,8 @@ export function computeAdvantages(rewards: readonly MaybeReward[], options: Adva
     groups,
     fracZeroStdGroups: nGroups === 0 ? 0 : groups.filter((x) => x.zeroStd).length / nGroups,
     invalidRate: rewards.length === 0 ? 0 : (rewards.length - allValid.length) / rewards.length,
-    rewardMean: mean(allValid),
-    rewardStd: stds.length ? mean(stds) : 0,
+    rewardMean: meanOf(allValid),
+    rewardStd: stds.length ? meanOf(stds) : 0,
   };
 }
 

@@ -2,7 +2,7 @@
 // Loop shape follows the paper's Alg. 1 (arXiv 2603.10476 §3.2.2) with TRL-style metrics; checkpoints make it resumable.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ParleyError } from "../core/errors";
+import { ConfigError, ParleyError } from "../core/errors";
 import { appendJsonl, readJsonl, writeJsonl } from "../core/jsonl";
 import { MetricsLog, type MetricRecord } from "../core/metrics";
 import { Progress } from "../core/progress";
@@ -12,33 +12,19 @@ import type { ChatModel } from "../llm/chat-model";
 import type { AgreementJudge } from "../selfplay/agreement";
 import { episodeToTrainingSamples, type Episode, type TrainingSample } from "../selfplay/episode";
 import { runEpisodes, type SelfPlayConfigInput } from "../selfplay/protocol";
-import { computeAdvantages, mean, type MaybeReward } from "./advantages";
+import { computeAdvantages, meanOf as mean, type MaybeReward } from "./advantages";
+import { rewardEpisodes, type EpisodeReward, type EpisodeRewarder } from "./rollout-reward";
 import { sampleAdvantages } from "./batching";
 import { parseGrpoConfig, type GrpoConfig, type GrpoConfigInput } from "./grpo-config";
 import { grpoUpdate, type TrainableModel, type GrpoUpdateResult } from "./grpo-update";
 import { AdamW } from "./optimizer";
 import { lrAt } from "./schedule";
-import { ConfigError } from "../core/errors";
 
 /** The trainable policy: M1's Transformer satisfies this. */
 export interface PolicyModel<P> extends TrainableModel {
   clone(): P;
   copyWeightsFrom(other: P): void;
   dispose(): void;
-}
-
-/** Reward of one dialogue; valid = false means unscorable (excluded from its group, advantage 0), never 0. */
-export interface EpisodeReward {
-  valid: boolean;
-  score: number | null;
-  /** Raw judge text or a note, kept in rollouts.jsonl. */
-  raw?: string;
-}
-
-/** Scores finished dialogues (the CA judge behind an adapter; oracle offline, LLM online). */
-export interface EpisodeRewarder {
-  readonly name: string;
-  score(items: ReadonlyArray<{ episode: Episode; scenario: Scenario }>): Promise<EpisodeReward[]>;
 }
 
 /** What a checkpoint holds besides the weights and optimizer moments. */
@@ -159,18 +145,6 @@ export function groupEpisodes<T extends { episode: Episode }>(items: readonly T[
 export function scenariosForStep(seed: number, step: number, poolSize: number, batch: number): number[] {
   const rng = new Rng(deriveSeed(seed, "scenarios", step));
   return rng.sample(Array.from({ length: poolSize }, (_, i) => i), batch);
-}
-
-/** Rewards for a batch: no agreement -> 0 (valid, paper); otherwise the rewarder decides (it may say invalid). */
-export async function rewardEpisodes(rewarder: EpisodeRewarder, episodes: readonly Episode[], scenarioById: ReadonlyMap<string, Scenario>): Promise<EpisodeReward[]> {
-  const out: EpisodeReward[] = episodes.map(() => ({ valid: true, score: 0, raw: "no agreement" }));
-  const ask = episodes.map((e, i) => ({ e, i })).filter((x) => x.e.agreed);
-  if (ask.length) {
-    const got = await rewarder.score(ask.map((x) => ({ episode: x.e, scenario: scenarioById.get(x.e.scenarioId)! })));
-    if (got.length !== ask.length) throw new Error(`rewarder ${rewarder.name} returned ${got.length} rewards for ${ask.length} dialogues`);
-    ask.forEach((x, k) => (out[x.i] = got[k]!));
-  }
-  return out;
 }
 
 function lossOptions(c: GrpoConfig, step: number, padId: number | undefined) {

@@ -5,7 +5,8 @@ import { Rng } from "../../src/core/rng";
 import type { ChatModel, ChatModelRequest, ChatTurn } from "../../src/llm/chat-model";
 import type { AgreementJudge, AgreementInput, AgreementVerdict } from "../../src/selfplay/agreement";
 import type { AdamW } from "../../src/train/optimizer";
-import type { CheckpointStore, EpisodeRewarder, EpisodeReward, TrainerState } from "../../src/train/trainer";
+import type { CheckpointStore, TrainerState } from "../../src/train/trainer";
+import type { EpisodeRewarder, EpisodeReward } from "../../src/train/rollout-reward";
 import type { Episode } from "../../src/selfplay/episode";
 import type { Scenario } from "../../src/data/schema";
 
