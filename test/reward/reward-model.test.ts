@@ -5,7 +5,7 @@ import { Rng } from "../../src/core/rng";
 import { microModelConfig } from "../../src/model/config";
 import { initBackend } from "../../src/model/runtime";
 import { Transformer } from "../../src/model/transformer";
-import { RewardModel } from "../../src/reward-model/reward-model";
+import { RewardModel, type PreferencePair } from "../../src/reward-model/reward-model";
 
 before(async () => {
   await initBackend({ backend: "wasm", quiet: true });
@@ -47,7 +47,7 @@ test("Bradley-Terry on pairs ranks the preferred text higher; frozen backbone ke
   const snapshot = backbone.trainableVariables()[0]!.dataSync().slice();
   const rm = new RewardModel(backbone, { pooling: "last", seed: 2 });
   const data = toyData(160, 3);
-  const pairs = [];
+  const pairs: PreferencePair[] = [];
   for (let i = 0; i + 1 < data.length; i += 2) {
     const [x, y] = [data[i]!, data[i + 1]!];
     if (x.label !== y.label) pairs.push(x.label > y.label ? { chosen: x.ids, rejected: y.ids } : { chosen: y.ids, rejected: x.ids });
