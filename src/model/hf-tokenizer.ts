@@ -208,11 +208,10 @@ export function loadTokenizer(p: string): Tokenizer {
  * Writes `file` (tokenizer.json; a folder means folder/tokenizer.json) and tokenizer_config.json beside it (special
  * token names, chat_template, training info). Atomic per file. Vocabulary and merges are one entry per line.
  */
-export function saveTokenizer(tok: Tokenizer & { toHfConfig?: () => object }, file: string): void {
+export function saveTokenizer(tok: Tokenizer, file: string): void {
   const target = fs.existsSync(file) && fs.statSync(file).isDirectory() ? path.join(file, "tokenizer.json") : file;
   writeFileAtomic(target, formatTokenizerJson(tok.toHfJson() as Json));
-  const config = tok.toHfConfig ? tok.toHfConfig() : { chat_template: tok.chatTemplate };
-  writeFileAtomic(path.join(path.dirname(target), "tokenizer_config.json"), JSON.stringify(config, null, 2) + "\n");
+  writeFileAtomic(path.join(path.dirname(target), "tokenizer_config.json"), JSON.stringify(tok.toHfConfig(), null, 2) + "\n");
 }
 
 /** Pretty JSON with model.vocab and model.merges one entry per line (diffable, and smaller than full indentation). */

@@ -44,6 +44,8 @@ export interface Tokenizer {
   isSpecial(id: number): boolean;
   /** The Hugging Face tokenizer.json object for this tokenizer. */
   toHfJson(): object;
+  /** The tokenizer_config.json object (bos/eos/pad token names, chat_template, ...) saved beside it. */
+  toHfConfig(): object;
 }
 
 /** The ids where a generated chat turn ends: imEnd (when present) and eos, without duplicates. */

@@ -137,6 +137,13 @@ test("any HF tokenizer.json loads through the library behind the same interface"
   const dec = new IncrementalDecoder(tok);
   assert.equal(dec.pushAll(tok.encode("né €")) + dec.flush(), "né €");
   assert.ok(loadHfTokenizer(dir) instanceof HfTokenizer);
+  // A foreign tokenizer saves and reloads as itself (same ids, same config).
+  const copy = tmp();
+  saveTokenizer(tok, copy);
+  const again = loadTokenizer(copy);
+  assert.ok(again instanceof HfTokenizer);
+  assert.deepEqual(again.encode("the theory in a tin"), tok.encode("the theory in a tin"));
+  assert.equal(again.specialIds.eos, 261);
 });
 
 test("loading errors name the file and the field", () => {
