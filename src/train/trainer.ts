@@ -10,14 +10,14 @@ import { Rng, deriveSeed } from "../core/rng";
 import type { Scenario } from "../data/schema";
 import type { ChatModel } from "../llm/chat-model";
 import type { AgreementJudge } from "../selfplay/agreement";
-import { episodeToTrainingSamples, type Episode, type TrainingSample } from "../selfplay/episode";
+import { episodeToTrainingSamples, type Episode } from "../selfplay/episode";
 import { runEpisodes, type SelfPlayConfigInput } from "../selfplay/protocol";
 import { computeAdvantages, meanOf as mean, type MaybeReward } from "./advantages";
-import { rewardEpisodes, type EpisodeReward, type EpisodeRewarder } from "./rollout-reward";
-import { sampleAdvantages } from "./batching";
+import type { PackableSample } from "./batching";
 import { parseGrpoConfig, type GrpoConfig, type GrpoConfigInput } from "./grpo-config";
-import { grpoUpdate, type TrainableModel, type GrpoUpdateResult } from "./grpo-update";
+import { grpoUpdate, type LogProbModel, type TrainableModel, type GrpoUpdateResult } from "./grpo-update";
 import { AdamW } from "./optimizer";
+import { rewardEpisodes, type EpisodeReward, type EpisodeRewarder } from "./rollout-reward";
 import { lrAt } from "./schedule";
 
 /** The trainable policy: M1's Transformer satisfies this. */
@@ -50,29 +50,53 @@ export interface CheckpointStore<P> {
   prune?(keep: number): Promise<void>;
 }
 
-export interface TrainerDeps<P extends PolicyModel<P>> {
+/** Everything the generic GRPO loop needs besides the rollout strategy. */
+export interface LoopDeps<P extends PolicyModel<P>, T extends { id: string }> {
   /** The policy being trained (weights change in place). */
   policy: P;
-  /** Wraps a model as a ChatModel for self-play (S's local-policy adapter). */
-  chatModel(model: P, name: string): ChatModel;
-  /** Training scenarios (each step draws batchScenarios of them without replacement). */
-  scenarios: readonly Scenario[];
-  rewarder: EpisodeRewarder;
-  agreementJudge?: AgreementJudge;
-  /** Extra self-play settings (window, opener, prompt style); the GRPO config sets G, turns and sampling. */
-  selfplay?: SelfPlayConfigInput;
+  /** Prompts of the training split (scenarios, or questions in single mode); batchScenarios are drawn per step. */
+  prompts: readonly T[];
   /** Run directory: metrics.jsonl, rollouts.jsonl. */
   runDir: string;
   checkpoints?: CheckpointStore<P>;
+  /** Frozen reference for beta > 0 (the starting policy). Default: a copy of `policy` made when training starts,
+   * which is the starting policy for a fresh run; pass the base model explicitly when resuming with beta > 0. */
+  reference?: LogProbModel;
   /** Model context length (validated against maxSampleLength). */
   contextLength?: number;
   /** Padding id for packed batches (default 0; masked out anyway). */
   padId?: number;
 }
 
+/** One rollout (a dialogue, or a direct answer) with its reward and its training samples. */
+export interface RolloutItem {
+  id: string;
+  reward: EpisodeReward;
+  /** Samples of this rollout; its advantage is broadcast to all of them. */
+  samples: PackableSample[];
+  /** What rollouts.jsonl keeps (the loop adds step, reward, valid, advantage). */
+  record: Record<string, unknown>;
+}
+
+/** A step's rollouts in group order (contiguous groups of groupSize) plus strategy-specific metrics. */
+export interface StepRollouts {
+  items: RolloutItem[];
+  metrics: Record<string, number | null>;
+  rolloutSeconds: number;
+  judgeSeconds: number;
+}
+
+/** How a step's rollouts are produced (multi-agent self-play, single-agent answers, ...). */
+export interface RolloutStrategy<T> {
+  /** Rollouts of step `step` (1-based) for these prompts; deterministic in (seed, step, prompt, sample). */
+  collect(step: number, prompts: readonly T[]): Promise<StepRollouts>;
+  dispose(): void;
+}
+
 export interface TrainerCallbacks {
   onStep?(metrics: MetricRecord): void;
-  onEpisodes?(step: number, episodes: readonly Episode[], rewards: readonly EpisodeReward[]): void;
+  /** Each step's rollouts (records as written to rollouts.jsonl). */
+  onRollouts?(step: number, records: ReadonlyArray<Record<string, unknown>>): void;
   /** Return true to stop after the current step (a checkpoint is written). */
   shouldStop?(): boolean;
   /** Silence the progress bar (tests). */
@@ -88,6 +112,7 @@ export interface TrainResult {
   /** Completed steps (including those before a resume). */
   steps: number;
   resumedFrom: number | null;
+  /** Metrics of the steps run by this call. */
   metrics: MetricRecord[];
   lastCheckpoint: string | null;
 }
@@ -107,30 +132,14 @@ export class NonFiniteError extends ParleyError {
   }
 }
 
-/** Per-episode record written to rollouts.jsonl (token ids stripped; text kept). */
-export function rolloutRecord(step: number, e: Episode, r: EpisodeReward, advantage: number): Record<string, unknown> {
-  return {
-    step,
-    id: e.id,
-    groupId: e.groupId,
-    scenarioId: e.scenarioId,
-    sampleIndex: e.sampleIndex,
-    opener: e.opener,
-    agent1Side: e.agent1Side,
-    agreed: e.agreed,
-    rounds: e.roundsToAgreement,
-    turns: e.turns.map((t) => ({ speaker: t.speaker, side: t.side, text: t.text, finish: t.finishReason, tokens: t.tokens?.sampledIds.length ?? null })),
-    summary: e.summary ? { text: e.summary.text, package: e.summary.package } : null,
-    agreedPackage: e.agreedPackage,
-    reward: r.score,
-    valid: r.valid,
-    ...(r.raw !== undefined ? { judgeRaw: r.raw } : {}),
-    advantage,
-  };
+/** Prompt indices for a step: batchScenarios distinct ones, from an Rng derived from (seed, step). */
+export function scenariosForStep(seed: number, step: number, poolSize: number, batch: number): number[] {
+  const rng = new Rng(deriveSeed(seed, "scenarios", step));
+  return rng.sample(Array.from({ length: poolSize }, (_, i) => i), batch);
 }
 
 /** Orders episodes into contiguous groups (by groupId first appearance, then sampleIndex). */
-export function groupEpisodes<T extends { episode: Episode }>(items: readonly T[]): T[] {
+export function groupEpisodes<X extends { episode: Episode }>(items: readonly X[]): X[] {
   const order = new Map<string, number>();
   items.forEach((x) => {
     if (!order.has(x.episode.groupId)) order.set(x.episode.groupId, order.size);
@@ -141,34 +150,23 @@ export function groupEpisodes<T extends { episode: Episode }>(items: readonly T[
     .map((o) => o.x);
 }
 
-/** Scenario indices for a step: batchScenarios distinct ones, from an Rng derived from (seed, step). */
-export function scenariosForStep(seed: number, step: number, poolSize: number, batch: number): number[] {
-  const rng = new Rng(deriveSeed(seed, "scenarios", step));
-  return rng.sample(Array.from({ length: poolSize }, (_, i) => i), batch);
+/** Drops rollouts.jsonl records past `lastStep` (resume). */
+export function truncateRollouts(file: string, lastStep: number): void {
+  if (!fs.existsSync(file)) return;
+  const recs = readJsonl<{ step: number }>(file);
+  writeJsonl(file, recs.filter((r) => r.step <= lastStep));
 }
 
-function lossOptions(c: GrpoConfig, step: number, padId: number | undefined) {
-  return {
-    loss: c.loss,
-    epsilonLow: c.epsilonLow,
-    epsilonHigh: c.epsilonHigh,
-    beta: c.beta,
-    mu: c.mu,
-    maxCompletionLength: c.maxCompletionLength,
-    microBatchTokens: c.microBatchTokens,
-    oldLogprobs: c.oldLogprobs,
-    skipZeroAdvantage: c.skipZeroAdvantage,
-    lr: lrAt(step, { lr: c.learningRate, warmupSteps: Math.min(c.warmupSteps, c.steps), totalSteps: c.steps, minLrRatio: c.minLrRatio }),
-    maxGradNorm: c.maxGradNorm,
-    ...(padId !== undefined ? { padId } : {}),
-  };
+/** Learning rate of update `step` (0-based): warm-up then cosine to minLrRatio (1 = constant). */
+export function grpoLearningRate(c: GrpoConfig, step: number): number {
+  return lrAt(step, { lr: c.learningRate, warmupSteps: Math.min(c.warmupSteps, c.steps), totalSteps: c.steps, minLrRatio: c.minLrRatio });
 }
 
-/** Metric record of one step (TRL-like slash names). */
-export function stepMetrics(
+const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
+
+/** The metrics every mode logs (reward/*, judge/*, grpo/*, time/*), TRL-like names. */
+export function commonStepMetrics(
   step: number,
-  episodes: readonly Episode[],
-  samples: readonly TrainingSample[],
   adv: ReturnType<typeof computeAdvantages>,
   rewards: readonly MaybeReward[],
   G: number,
@@ -176,7 +174,6 @@ export function stepMetrics(
   lr: number,
   times: { rollout: number; judge: number; update: number },
 ): MetricRecord {
-  const agreed = episodes.filter((e) => e.agreed);
   const groupMins: number[] = [], groupMaxs: number[] = [];
   for (let g = 0; g < rewards.length / G; g++) {
     const vals = rewards.slice(g * G, (g + 1) * G).filter((r): r is number => typeof r === "number" && Number.isFinite(r));
@@ -185,30 +182,22 @@ export function stepMetrics(
       groupMaxs.push(Math.max(...vals));
     }
   }
-  const turnLens = samples.map((s) => s.lossMask.reduce((a, b) => a + b, 0));
-  const wf = episodes.map((e) => e.wellFormedRate).filter((x): x is number => x !== null);
-  const num = (x: number) => (Number.isFinite(x) ? x : null);
   return {
     step,
-    "reward/mean": num(adv.rewardMean),
-    "reward/std": num(adv.rewardStd),
+    "reward/mean": finiteOrNull(adv.rewardMean),
+    "reward/std": finiteOrNull(adv.rewardStd),
     "reward/frac_zero_std": adv.fracZeroStdGroups,
-    "reward/group_min": num(mean(groupMins)),
-    "reward/group_max": num(mean(groupMaxs)),
+    "reward/group_min": finiteOrNull(mean(groupMins)),
+    "reward/group_max": finiteOrNull(mean(groupMaxs)),
     "judge/invalid_rate": adv.invalidRate,
-    "rollout/agreement_rate": episodes.length ? agreed.length / episodes.length : 0,
-    "rollout/rounds": agreed.length ? num(mean(agreed.map((e) => e.roundsToAgreement ?? 0))) : null,
-    "rollout/turns": num(mean(episodes.map((e) => e.turns.length))),
-    "rollout/mean_length": num(mean(turnLens)),
-    "rollout/well_formed_rate": wf.length ? num(mean(wf)) : null,
-    "grpo/loss": num(upd.loss),
+    "grpo/loss": finiteOrNull(upd.loss),
     "grpo/kl": upd.stats.kl,
     "grpo/clip_ratio_low": upd.stats.clipRatioLow,
     "grpo/clip_ratio_high": upd.stats.clipRatioHigh,
     "grpo/clip_ratio": upd.stats.clipRatioRegion,
     "grpo/ratio_mean": upd.stats.meanRatio,
     "grpo/entropy": upd.stats.entropy,
-    "grpo/grad_norm": num(upd.gradNorm),
+    "grpo/grad_norm": finiteOrNull(upd.gradNorm),
     "grpo/lr": lr,
     "grpo/tokens": upd.tokens,
     "grpo/sequences": upd.sequences,
@@ -220,31 +209,21 @@ export function stepMetrics(
   };
 }
 
-/** Drops rollouts.jsonl records past `lastStep` (resume). */
-export function truncateRollouts(file: string, lastStep: number): void {
-  if (!fs.existsSync(file)) return;
-  const recs = readJsonl<{ step: number }>(file);
-  writeJsonl(file, recs.filter((r) => r.step <= lastStep));
-}
-
 /**
- * Trains the policy with GRPO on self-play negotiations. Step s (1-based in logs) draws its scenarios and rollout
- * seeds from (seed, s), so a resumed run reproduces the uninterrupted one. Agent 2 is a frozen copy of the policy
- * refreshed every refreshAgent2Every steps (when it equals the policy, both agents share one batched ChatModel).
+ * The GRPO loop shared by every mode: per step, draw prompts from (seed, step), collect G rollouts each through the
+ * strategy, compute group-relative advantages, run mu updates, log metrics/rollouts, checkpoint every N steps.
+ * Resuming restores weights, optimizer moments and the step, and drops logged records past the checkpoint, so a killed
+ * run continues exactly as the uninterrupted one (given deterministic rollouts).
  */
-export async function trainGrpo<P extends PolicyModel<P>>(
-  configInput: GrpoConfigInput | GrpoConfig,
-  deps: TrainerDeps<P>,
+export async function runGrpoLoop<P extends PolicyModel<P>, T extends { id: string }>(
+  config: GrpoConfig,
+  deps: LoopDeps<P, T>,
+  makeStrategy: (policy: P) => RolloutStrategy<T>,
   callbacks: TrainerCallbacks = {},
   options: TrainOptions = {},
 ): Promise<TrainResult> {
-  const config = parseGrpoConfig(configInput, deps.contextLength !== undefined ? { contextLength: deps.contextLength } : {});
-  if (config.mode !== "multi") throw new ConfigError("mode", `trainGrpo runs mode "multi"; use trainSingleAgent for "single"`);
-  if (deps.scenarios.length < config.batchScenarios) {
-    throw new ConfigError("batchScenarios", `${config.batchScenarios} scenarios per step but only ${deps.scenarios.length} training scenarios`);
-  }
-  if (config.checkpointEvery % config.refreshAgent2Every !== 0) {
-    throw new ConfigError("checkpointEvery", `must be a multiple of refreshAgent2Every (${config.refreshAgent2Every}) so a resumed run restores the frozen Agent 2 exactly`);
+  if (deps.prompts.length < config.batchScenarios) {
+    throw new ConfigError("batchScenarios", `${config.batchScenarios} prompts per step but only ${deps.prompts.length} training prompts`);
   }
   fs.mkdirSync(deps.runDir, { recursive: true });
   const metricsLog = new MetricsLog(path.join(deps.runDir, "metrics.jsonl"));
@@ -256,57 +235,175 @@ export async function trainGrpo<P extends PolicyModel<P>>(
     eps: config.adamEpsilon,
     weightDecay: config.weightDecay,
   });
+  const ownReference = config.beta !== 0 && !deps.reference ? policy.clone() : null;
+  const reference: LogProbModel | null = config.beta !== 0 ? (deps.reference ?? ownReference) : null;
   const trainerRng = new Rng(config.seed);
   let start = 0;
   let resumedFrom: number | null = null;
   let lastCheckpoint: string | null = null;
-  if (options.resume && deps.checkpoints) {
-    const where = await deps.checkpoints.latest();
-    if (where) {
-      const st = await deps.checkpoints.restore(where, policy, optimizer);
-      start = st.step;
-      resumedFrom = st.step;
-      trainerRng.setState(st.rng);
-      lastCheckpoint = where;
+  let strategy: RolloutStrategy<T> | null = null;
+  let progress: Progress | null = null;
+  try {
+    if (options.resume && deps.checkpoints) {
+      const where = await deps.checkpoints.latest();
+      if (where) {
+        const st = await deps.checkpoints.restore(where, policy, optimizer);
+        start = st.step;
+        resumedFrom = st.step;
+        trainerRng.setState(st.rng);
+        lastCheckpoint = where;
+      }
+      metricsLog.truncateAfter(start);
+      truncateRollouts(rolloutsFile, start);
+    } else if (!options.resume) {
+      for (const f of [metricsLog.file, rolloutsFile]) if (fs.existsSync(f)) fs.rmSync(f);
     }
-    metricsLog.truncateAfter(start);
-    truncateRollouts(rolloutsFile, start);
-  } else if (!options.resume) {
-    for (const f of [metricsLog.file, rolloutsFile]) if (fs.existsSync(f)) fs.rmSync(f);
-  }
+    strategy = makeStrategy(policy);
+    progress = new Progress({ label: "grpo", total: config.steps, silent: callbacks.silent ?? false });
+    progress.update(start);
+    const metrics: MetricRecord[] = [];
+    const G = config.groupSize;
+    const saveCheckpoint = async (done: number): Promise<void> => {
+      if (!deps.checkpoints) return;
+      lastCheckpoint = await deps.checkpoints.save(policy, optimizer, { step: done, seed: config.seed, rng: trainerRng.getState(), config });
+      await deps.checkpoints.prune?.(config.keepCheckpoints);
+    };
 
-  // Reference (beta > 0): a frozen copy of the starting policy (of the run's start, also after a resume it must be
-  // the initial weights: we keep the copy made before any update of this process, documented limitation).
-  const reference = config.beta !== 0 ? policy.clone() : null;
+    for (let s = start; s < config.steps; s++) {
+      const stepNo = s + 1;
+      const prompts = scenariosForStep(config.seed, stepNo, deps.prompts.length, config.batchScenarios).map((i) => deps.prompts[i]!);
+      const got = await strategy.collect(stepNo, prompts);
+      if (got.items.length !== prompts.length * G) {
+        throw new Error(`step ${stepNo}: the rollout strategy returned ${got.items.length} rollouts for ${prompts.length} prompts x G=${G}`);
+      }
+      const t0 = performance.now();
+      const rewardValues: MaybeReward[] = got.items.map((x) => (x.reward.valid ? x.reward.score : null));
+      const adv = computeAdvantages(rewardValues, { groupSize: G, scaleRewards: config.scaleRewards, epsilon: config.advantageEpsilon });
+      const samples: PackableSample[] = [];
+      const sampleAdv: number[] = [];
+      got.items.forEach((x, i) => {
+        for (const smp of x.samples) {
+          samples.push(smp);
+          sampleAdv.push(adv.advantages[i]!);
+        }
+      });
+      const lr = grpoLearningRate(config, s);
+      const upd = grpoUpdate(
+        policy,
+        optimizer,
+        samples,
+        sampleAdv,
+        {
+          loss: config.loss,
+          epsilonLow: config.epsilonLow,
+          epsilonHigh: config.epsilonHigh,
+          beta: config.beta,
+          mu: config.mu,
+          maxCompletionLength: config.maxCompletionLength,
+          microBatchTokens: config.microBatchTokens,
+          oldLogprobs: config.oldLogprobs,
+          skipZeroAdvantage: config.skipZeroAdvantage,
+          lr,
+          maxGradNorm: config.maxGradNorm,
+          ...(deps.padId !== undefined ? { padId: deps.padId } : {}),
+        },
+        reference,
+      );
+      const tUpdate = (performance.now() - t0) / 1000;
+      const m: MetricRecord = {
+        ...commonStepMetrics(stepNo, adv, rewardValues, G, upd, lr, { rollout: got.rolloutSeconds, judge: got.judgeSeconds, update: tUpdate }),
+        ...got.metrics,
+      };
+      if (!upd.finite) {
+        metricsLog.log({ ...m, error: "non-finite loss or gradient" });
+        throw new NonFiniteError(stepNo, `loss ${upd.loss} / gradient norm ${upd.gradNorm} is not finite`, lastCheckpoint);
+      }
+      metricsLog.log(m);
+      metrics.push(m);
+      const records = got.items.map((x, i) => ({ step: stepNo, ...x.record, reward: x.reward.score, valid: x.reward.valid, ...(x.reward.raw !== undefined ? { judgeRaw: x.reward.raw } : {}), advantage: adv.advantages[i]! }));
+      if (config.saveRollouts) appendJsonl(rolloutsFile, records);
+      callbacks.onRollouts?.(stepNo, records);
+      callbacks.onStep?.(m);
+      const stop = callbacks.shouldStop?.() ?? false;
+      if (stepNo % config.checkpointEvery === 0 || stepNo === config.steps || stop) await saveCheckpoint(stepNo);
+      progress.update(stepNo, `reward ${fmt(adv.rewardMean)}`);
+      if (stop) return { steps: stepNo, resumedFrom, metrics, lastCheckpoint };
+    }
+    return { steps: config.steps, resumedFrom, metrics, lastCheckpoint };
+  } finally {
+    progress?.stop();
+    strategy?.dispose();
+    ownReference?.dispose();
+    optimizer.dispose();
+  }
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(2) : "-";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Multi-agent self-play (the paper's method)
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface TrainerDeps<P extends PolicyModel<P>> extends Omit<LoopDeps<P, Scenario>, "prompts"> {
+  /** Wraps a model as a ChatModel for self-play (S's local-policy adapter). */
+  chatModel(model: P, name: string): ChatModel;
+  /** Training scenarios (each step draws batchScenarios of them without replacement). */
+  scenarios: readonly Scenario[];
+  rewarder: EpisodeRewarder;
+  agreementJudge?: AgreementJudge;
+  /** Extra self-play settings (window, opener, prompt style); the GRPO config sets G, turns and sampling. */
+  selfplay?: SelfPlayConfigInput;
+}
+
+/** Per-episode record written to rollouts.jsonl (token ids stripped; text kept). */
+export function episodeRecord(e: Episode): Record<string, unknown> {
+  return {
+    id: e.id,
+    groupId: e.groupId,
+    scenarioId: e.scenarioId,
+    sampleIndex: e.sampleIndex,
+    opener: e.opener,
+    agent1Side: e.agent1Side,
+    agreed: e.agreed,
+    rounds: e.roundsToAgreement,
+    turns: e.turns.map((t) => ({ speaker: t.speaker, side: t.side, text: t.text, finish: t.finishReason, tokens: t.tokens?.sampledIds.length ?? null })),
+    summary: e.summary ? { text: e.summary.text, package: e.summary.package } : null,
+    agreedPackage: e.agreedPackage,
+  };
+}
+
+/** Rollout metrics of self-play episodes (agreement rate, rounds, turns, lengths, well-formed rate). */
+export function episodeMetrics(episodes: readonly Episode[], samples: ReadonlyArray<{ lossMask: readonly number[] }>): Record<string, number | null> {
+  const agreed = episodes.filter((e) => e.agreed);
+  const wf = episodes.map((e) => e.wellFormedRate).filter((x): x is number => x !== null);
+  const lens = samples.map((s) => s.lossMask.reduce((a, b) => a + b, 0));
+  return {
+    "rollout/agreement_rate": episodes.length ? agreed.length / episodes.length : 0,
+    "rollout/rounds": agreed.length ? finiteOrNull(mean(agreed.map((e) => e.roundsToAgreement ?? 0))) : null,
+    "rollout/turns": finiteOrNull(mean(episodes.map((e) => e.turns.length))),
+    "rollout/mean_length": finiteOrNull(mean(lens)),
+    "rollout/well_formed_rate": wf.length ? finiteOrNull(mean(wf)) : null,
+  };
+}
+
+/** Self-play rollouts: Agent 1 = the policy, Agent 2 = a frozen copy refreshed every refreshAgent2Every steps. */
+export function selfPlayStrategy<P extends PolicyModel<P>>(config: GrpoConfig, deps: TrainerDeps<P>, policy: P): RolloutStrategy<Scenario> {
   const agent2 = config.refreshAgent2Every > 1 ? policy.clone() : null;
   const policyChat = deps.chatModel(policy, "policy");
   const agent2Chat = agent2 ? deps.chatModel(agent2, "agent2-frozen") : null;
   const scenarioById = new Map(deps.scenarios.map((s) => [s.id, s]));
-  const progress = new Progress({ label: "grpo", total: config.steps, silent: callbacks.silent ?? false });
-  progress.update(start);
-  const metrics: MetricRecord[] = [];
-  const G = config.groupSize;
-
-  const saveCheckpoint = async (done: number): Promise<void> => {
-    if (!deps.checkpoints) return;
-    lastCheckpoint = await deps.checkpoints.save(policy, optimizer, { step: done, seed: config.seed, rng: trainerRng.getState(), config });
-    await deps.checkpoints.prune?.(config.keepCheckpoints);
-  };
-
-  try {
-    for (let s = start; s < config.steps; s++) {
-      const stepNo = s + 1;
-      // Agent 2: the policy itself on refresh steps (identical weights, one batched model), else the frozen copy.
-      const refresh = s % config.refreshAgent2Every === 0;
+  return {
+    async collect(stepNo, scenarios) {
+      // On refresh steps Agent 2's weights equal the policy's: both agents share one batched ChatModel.
+      const refresh = (stepNo - 1) % config.refreshAgent2Every === 0;
       if (agent2 && refresh) agent2.copyWeightsFrom(policy);
-      const picks = scenariosForStep(config.seed, stepNo, deps.scenarios.length, config.batchScenarios);
-      const scenarios = picks.map((i) => deps.scenarios[i]!);
-
       let t0 = performance.now();
       const episodes = await runEpisodes(scenarios, {
         ...(deps.selfplay ?? {}),
         mode: "train",
-        groupSize: G,
+        groupSize: config.groupSize,
         maxTurns: config.maxTurns,
         dialogue: { ...(deps.selfplay?.dialogue ?? {}), temperature: config.temperature, topP: config.topP, maxTokens: config.maxCompletionLength },
         summary: { ...(deps.selfplay?.summary ?? {}), temperature: config.summaryTemperature, topP: config.summaryTopP },
@@ -316,57 +413,46 @@ export async function trainGrpo<P extends PolicyModel<P>>(
         seed: config.seed,
         step: stepNo,
       });
-      const tRollout = (performance.now() - t0) / 1000;
-
+      const rolloutSeconds = (performance.now() - t0) / 1000;
       t0 = performance.now();
-      const grouped = groupEpisodes(episodes.map((episode) => ({ episode })));
-      const ordered = grouped.map((x) => x.episode);
+      const ordered = groupEpisodes(episodes.map((episode) => ({ episode }))).map((x) => x.episode);
       const rewards = await rewardEpisodes(deps.rewarder, ordered, scenarioById);
-      const tJudge = (performance.now() - t0) / 1000;
-
-      t0 = performance.now();
-      const rewardValues: MaybeReward[] = rewards.map((r) => (r.valid ? r.score : null));
-      const adv = computeAdvantages(rewardValues, { groupSize: G, scaleRewards: config.scaleRewards, epsilon: config.advantageEpsilon });
-      const advByEpisode = new Map(ordered.map((e, i) => [e.id, adv.advantages[i]!]));
-      const samples = ordered.flatMap((e) => episodeToTrainingSamples(e, { speakers: config.trainSpeakers, includeSummary: config.includeSummary }));
-      const sampleAdv = sampleAdvantages(samples, advByEpisode);
-      const lo = lossOptions(config, s, deps.padId);
-      const upd = grpoUpdate(
-        policy,
-        optimizer,
-        samples.map((x) => ({ inputIds: x.inputIds, lossMask: x.lossMask, oldLogprobs: x.rawOldLogprobs })),
-        sampleAdv,
-        lo,
-        reference,
-      );
-      const tUpdate = (performance.now() - t0) / 1000;
-
-      const m = stepMetrics(stepNo, ordered, samples, adv, rewardValues, G, upd, lo.lr, { rollout: tRollout, judge: tJudge, update: tUpdate });
-      if (!upd.finite) {
-        metricsLog.log({ ...m, error: "non-finite loss or gradient" });
-        throw new NonFiniteError(stepNo, `loss ${upd.loss} / gradient norm ${upd.gradNorm} is not finite`, lastCheckpoint);
-      }
-      metricsLog.log(m);
-      metrics.push(m);
-      if (config.saveRollouts) appendJsonl(rolloutsFile, ordered.map((e, i) => rolloutRecord(stepNo, e, rewards[i]!, adv.advantages[i]!)));
-      callbacks.onEpisodes?.(stepNo, ordered, rewards);
-      callbacks.onStep?.(m);
-      const stop = callbacks.shouldStop?.() ?? false;
-      if (stepNo % config.checkpointEvery === 0 || stepNo === config.steps || stop) await saveCheckpoint(stepNo);
-      progress.update(stepNo, `reward ${fmt(adv.rewardMean)} agree ${fmt(m["rollout/agreement_rate"] as number)}`);
-      if (stop) return { steps: stepNo, resumedFrom, metrics, lastCheckpoint };
-    }
-    return { steps: config.steps, resumedFrom, metrics, lastCheckpoint };
-  } finally {
-    progress.stop();
-    policyChat.dispose?.();
-    agent2Chat?.dispose?.();
-    agent2?.dispose();
-    reference?.dispose();
-    optimizer.dispose();
-  }
+      const judgeSeconds = (performance.now() - t0) / 1000;
+      const allSamples: PackableSample[] = [];
+      const items: RolloutItem[] = ordered.map((e, i) => {
+        const samples = episodeToTrainingSamples(e, { speakers: config.trainSpeakers, includeSummary: config.includeSummary }).map((x) => ({
+          inputIds: x.inputIds,
+          lossMask: x.lossMask,
+          oldLogprobs: x.rawOldLogprobs,
+        }));
+        allSamples.push(...samples);
+        return { id: e.id, reward: rewards[i]!, samples, record: episodeRecord(e) };
+      });
+      return { items, metrics: episodeMetrics(ordered, allSamples), rolloutSeconds, judgeSeconds };
+    },
+    dispose() {
+      policyChat.dispose?.();
+      agent2Chat?.dispose?.();
+      agent2?.dispose();
+    },
+  };
 }
 
-function fmt(x: number): string {
-  return Number.isFinite(x) ? x.toFixed(2) : "-";
+/**
+ * Trains the policy with GRPO on self-play negotiations (mode "multi"). Step s (1-based in logs) draws its scenarios
+ * and rollout seeds from (seed, s), so a resumed run reproduces the uninterrupted one. Agent 2 is a frozen copy of the
+ * policy refreshed every refreshAgent2Every steps.
+ */
+export async function trainGrpo<P extends PolicyModel<P>>(
+  configInput: GrpoConfigInput | GrpoConfig,
+  deps: TrainerDeps<P>,
+  callbacks: TrainerCallbacks = {},
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const config = parseGrpoConfig(configInput, deps.contextLength !== undefined ? { contextLength: deps.contextLength } : {});
+  if (config.mode !== "multi") throw new ConfigError("mode", `trainGrpo runs mode "multi"; use trainSingleAgent for "single"`);
+  if (config.checkpointEvery % config.refreshAgent2Every !== 0) {
+    throw new ConfigError("checkpointEvery", `must be a multiple of refreshAgent2Every (${config.refreshAgent2Every}) so a resumed run restores the frozen Agent 2 exactly`);
+  }
+  return runGrpoLoop(config, { ...deps, prompts: deps.scenarios }, (policy) => selfPlayStrategy(config, deps, policy), callbacks, options);
 }
