@@ -6,3 +6,5 @@ export * from "./viz";
 export * from "./notebook";
 export * from "./llm";
 export * from "./train";
+export * from "./reward";
+export * from "./reward-model";

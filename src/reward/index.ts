@@ -4,3 +4,5 @@ export * from "./rubric";
 export * from "./parse";
 export * from "./oracle";
 export * from "./reliability";
+export * from "./judges";
+export * from "./pairwise";
