@@ -1,12 +1,7 @@
 // ChatModel: the one interface self-play, judges and evaluation use to get chat turns, batched, from any model.
 // Token-in/token-out (DESIGN.md §4): a local policy also returns the exact prompt ids, sampled ids and log-probs.
 import type { Rng } from "../core/rng";
-
-export type ChatRole = "system" | "user" | "assistant";
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
+import { LlmError, type ChatMessage, type LlmClient } from "./client";
 
 export interface SamplingParams {
   /** 0 = greedy. */
@@ -31,7 +26,7 @@ export interface ChatRequestMeta {
   [key: string]: unknown;
 }
 
-export interface ChatRequest {
+export interface ChatModelRequest {
   messages: ChatMessage[];
   sampling: SamplingParams;
   /** Per-request seed; a model derives its own randomness from it, so a turn does not depend on batch order. */
@@ -69,7 +64,7 @@ export interface ChatModel {
   /** Name recorded in episodes (e.g. "local:ckpt-300", "openai:gpt-4o-mini", "scripted:integrative"). */
   readonly name: string;
   /** One turn per request, in order. Implementations batch or run requests concurrently. */
-  generate(requests: ChatRequest[]): Promise<ChatTurn[]>;
+  generate(requests: ChatModelRequest[]): Promise<ChatTurn[]>;
   dispose?(): void;
 }
 
@@ -77,13 +72,13 @@ export interface ChatModel {
 export class FunctionChatModel implements ChatModel {
   readonly name: string;
   /** Every batch this model received, in call order (tests inspect what each speaker saw). */
-  readonly calls: ChatRequest[][] = [];
-  private readonly fn: (req: ChatRequest, indexInBatch: number) => string | ChatTurn | Promise<string | ChatTurn>;
+  readonly calls: ChatModelRequest[][] = [];
+  private readonly fn: (req: ChatModelRequest, indexInBatch: number) => string | ChatTurn | Promise<string | ChatTurn>;
   private readonly record: boolean;
 
   constructor(
     name: string,
-    fn: (req: ChatRequest, indexInBatch: number) => string | ChatTurn | Promise<string | ChatTurn>,
+    fn: (req: ChatModelRequest, indexInBatch: number) => string | ChatTurn | Promise<string | ChatTurn>,
     options: { record?: boolean } = {},
   ) {
     this.name = name;
@@ -91,7 +86,7 @@ export class FunctionChatModel implements ChatModel {
     this.record = options.record ?? true;
   }
 
-  async generate(requests: ChatRequest[]): Promise<ChatTurn[]> {
+  async generate(requests: ChatModelRequest[]): Promise<ChatTurn[]> {
     if (this.record) this.calls.push(requests);
     const out: ChatTurn[] = [];
     for (let i = 0; i < requests.length; i++) {
@@ -99,5 +94,37 @@ export class FunctionChatModel implements ChatModel {
       out.push(typeof r === "string" ? { text: r, finishReason: "stop" } : r);
     }
     return out;
+  }
+}
+
+/** Any OpenAI-compatible chat endpoint as a ChatModel; requests of a batch run concurrently, bounded by the client. */
+export class OpenAiChatModel implements ChatModel {
+  readonly name: string;
+  private readonly client: LlmClient;
+
+  constructor(client: LlmClient, options: { name?: string } = {}) {
+    this.client = client;
+    this.name = options.name ?? `openai:${client.model}`;
+  }
+
+  async generate(requests: ChatModelRequest[]): Promise<ChatTurn[]> {
+    return Promise.all(
+      requests.map(async (r): Promise<ChatTurn> => {
+        try {
+          const res = await this.client.chat({
+            messages: r.messages,
+            temperature: r.sampling.temperature,
+            topP: r.sampling.topP,
+            maxTokens: r.sampling.maxTokens,
+            seed: r.seed,
+            ...(r.sampling.stop?.length ? { stop: r.sampling.stop } : {}),
+          });
+          return { text: res.text, finishReason: res.finishReason === "length" ? "length" : "stop", completionTokens: res.usage.completionTokens };
+        } catch (e) {
+          if (e instanceof LlmError) return { text: "", finishReason: "error", error: e.message };
+          throw e;
+        }
+      }),
+    );
   }
 }

@@ -2,7 +2,7 @@
 // so the policy is fine-tuned on exactly the prompts, windows, turn format and summary format it will meet in RL.
 import { deriveSeed } from "../core/rng";
 import type { Scenario } from "../data/schema";
-import type { ChatMessage } from "../llm/chat-model";
+import type { ChatMessage } from "../llm/client";
 import type { Episode } from "./episode";
 import { runEpisodes, type SelfPlayConfigInput } from "./protocol";
 import { DEFAULT_MIX, ScriptedNegotiatorModel, mixedStrategy, type Strategy, type StrategyMix } from "./scripted";

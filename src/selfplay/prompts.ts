@@ -1,7 +1,7 @@
 // Prompts of the self-play protocol: each agent's system prompt (persona + dilemma + its own private utilities),
 // the per-turn user message (the last-k-turn window as a transcript) and Agent 1's joint-solution prompt (paper §3.2).
 import type { Persona, Scenario, Structured } from "../data/schema";
-import type { ChatMessage } from "../llm/chat-model";
+import type { ChatMessage } from "../llm/client";
 import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD } from "./language";
 
 export type Side = "a" | "b";

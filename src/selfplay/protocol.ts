@@ -5,7 +5,7 @@ import { ConfigError, fieldPath } from "../core/errors";
 import { hashJson } from "../core/hash";
 import { Rng, deriveSeed } from "../core/rng";
 import type { Scenario } from "../data/schema";
-import type { ChatModel, ChatRequest, ChatTurn, SamplingParams } from "../llm/chat-model";
+import type { ChatModel, ChatModelRequest, ChatTurn, SamplingParams } from "../llm/chat-model";
 import { RuleAgreementJudge, type AgreementJudge } from "./agreement";
 import type { Episode, TurnRecord } from "./episode";
 import { parseMove, parseSummary } from "./language";
@@ -167,12 +167,12 @@ async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatMo
     const active = chunk.filter((l) => !l.done);
     if (active.length === 0) break;
     // One generate call per distinct model with every dialogue whose next speaker it is.
-    const byModel = new Map<ChatModel, Array<{ live: Live; req: ChatRequest; speaker: 1 | 2 }>>();
+    const byModel = new Map<ChatModel, Array<{ live: Live; req: ChatModelRequest; speaker: 1 | 2 }>>();
     for (const live of active) {
       const speaker = speakerAt(live.episode, t);
       const side = sideOf(live.episode, speaker);
       const messages = buildTurnMessages(live.scenario, side, live.history, { contextTurns: config.contextTurns, maxTurns: config.maxTurns, style: config.promptStyle });
-      const req: ChatRequest = {
+      const req: ChatModelRequest = {
         messages,
         sampling: sampling(config.dialogue),
         seed: deriveSeed(live.episode.seed, "turn", t),
@@ -219,7 +219,7 @@ async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatMo
   // Joint solution by Agent 1: train -> only after agreement; eval -> always.
   const needSummary = chunk.filter((l) => config.mode === "eval" || l.episode.agreed);
   if (needSummary.length === 0) return;
-  const reqs: ChatRequest[] = needSummary.map((l) => ({
+  const reqs: ChatModelRequest[] = needSummary.map((l) => ({
     messages: buildSummaryMessages(l.scenario, l.episode.agent1Side, l.history, { contextTurns: config.summaryContext, agreed: l.episode.agreed, style: config.promptStyle }),
     sampling: sampling(config.summary),
     seed: deriveSeed(l.episode.seed, "summary"),
@@ -246,7 +246,7 @@ function sampling(s: SelfPlayConfig["dialogue"]): SamplingParams {
 }
 
 /** Calls the model and checks it answered every request (per-request failures come back as finishReason "error"). */
-async function safeGenerate(model: ChatModel, reqs: ChatRequest[]): Promise<ChatTurn[]> {
+async function safeGenerate(model: ChatModel, reqs: ChatModelRequest[]): Promise<ChatTurn[]> {
   const turns = await model.generate(reqs);
   if (turns.length !== reqs.length) throw new Error(`ChatModel ${model.name} returned ${turns.length} turns for ${reqs.length} requests`);
   return turns;

@@ -2,7 +2,7 @@
 // Strategies follow classic negotiation-agent designs (time-dependent concession, logrolling across issues; cf. Lewis et al. 2017).
 import { Rng, deriveSeed } from "../core/rng";
 import type { Package, Scenario } from "../data/schema";
-import type { ChatModel, ChatRequest, ChatTurn } from "../llm/chat-model";
+import type { ChatModel, ChatModelRequest, ChatTurn } from "../llm/chat-model";
 import { parseMove, renderMove, renderSummary, type Move } from "./language";
 import { readPromptView, structuredFromView, type PromptView } from "./prompts";
 
@@ -55,7 +55,7 @@ export function aspiration(strategy: Strategy, turnNumber: number, maxTurns: num
     case "conceding":
       return 0.95 - 0.65 * f;
     case "integrative":
-      return 0.85 - 0.4 * f;
+      return 0.85 - 0.55 * f;
     case "random":
       return 0.5;
   }
@@ -118,7 +118,9 @@ export function decideMove(strategy: Strategy, ctx: NegotiatorContext): Move {
   const theirLikes = new Map<string, number>();
   theirProposals.forEach((p, n) => Object.entries(p).forEach(([i, o]) => theirLikes.set(`${i}=${o}`, (theirLikes.get(`${i}=${o}`) ?? 0) + 1 + n * 0.1)));
   const est = (p: Package) => Object.entries(p).reduce((s, [i, o]) => s + 3 * (theirLikes.get(`${i}=${o}`) ?? 0) + (ctx.creative.has(`${i}=${o}`) ? 4 : 0), 0);
-  const p = pickBest(pool, (w) => w.own + est(w.pkg), rng);
+  const p = pickBest(pool, (w) => est(w.pkg) + 0.2 * w.own, rng);
+  // Logrolling partner: an offer as good for me as my own next proposal is accepted.
+  if (theirLast && normOf(theirLast) >= p.norm - 1e-9) return { kind: "accept", package: theirLast, note: rng.choice(ACCEPT_NOTES) };
   const creative = Object.entries(p.pkg).find(([i, o]) => ctx.creative.has(`${i}=${o}`));
   const given = view.issues.find((i) => i.id !== top && theirLikes.has(`${i.id}=${p.pkg[i.id]}`));
   const note = creative
@@ -150,7 +152,7 @@ export function decideSummary(view: PromptView): string {
 
 export interface ScriptedNegotiatorOptions {
   /** A fixed strategy, or one chosen per request (e.g. per episode and speaker). */
-  strategy: Strategy | ((req: ChatRequest) => Strategy);
+  strategy: Strategy | ((req: ChatModelRequest) => Strategy);
   /** Known scenarios: when a request's meta.scenarioId matches, creative options are known to the strategy. */
   scenarios?: readonly Scenario[];
   name?: string;
@@ -172,12 +174,12 @@ export class ScriptedNegotiatorModel implements ChatModel {
     }
   }
 
-  strategyFor(req: ChatRequest): Strategy {
+  strategyFor(req: ChatModelRequest): Strategy {
     return typeof this.opts.strategy === "string" ? this.opts.strategy : this.opts.strategy(req);
   }
 
   /** The reply text for one request (pure given the request). */
-  respond(req: ChatRequest): string {
+  respond(req: ChatModelRequest): string {
     const view = readPromptView(req.messages);
     if (view.summary) return decideSummary(view);
     const rng = req.rng ?? new Rng(req.seed);
@@ -185,13 +187,13 @@ export class ScriptedNegotiatorModel implements ChatModel {
     return renderMove(decideMove(this.strategyFor(req), { view, creative, rng }), structuredFromView(view));
   }
 
-  async generate(requests: ChatRequest[]): Promise<ChatTurn[]> {
+  async generate(requests: ChatModelRequest[]): Promise<ChatTurn[]> {
     return requests.map((r) => ({ text: this.respond(r), finishReason: "stop" as const }));
   }
 }
 
 /** Picks a strategy per (seed, episode, speaker) from a weighted mix; deterministic. */
-export function mixedStrategy(seed: number, mix: StrategyMix = DEFAULT_MIX): (req: ChatRequest) => Strategy {
+export function mixedStrategy(seed: number, mix: StrategyMix = DEFAULT_MIX): (req: ChatModelRequest) => Strategy {
   const names = STRATEGIES.filter((s) => (mix[s] ?? 0) > 0);
   if (names.length === 0) throw new RangeError("strategy mix has no positive weight");
   const weights = names.map((s) => mix[s] ?? 0);

@@ -43,3 +43,25 @@ export function makeScenario(id = "sc-1", variant = 0): Scenario {
 export function makeScenarios(n: number): Scenario[] {
   return Array.from({ length: n }, (_, i) => makeScenario(`sc-${i}`, i));
 }
+
+/** A random structured scenario (2-5 issues, 2-4 options, mixed kinds, sometimes a creative option). */
+export function randomScenario(rng: import("../../src/core/rng").Rng, id: string): Scenario {
+  const base = makeScenario(id);
+  const nIssues = 2 + rng.int(4);
+  const kinds = ["opposed", "compatible", "integrative"] as const;
+  const issues = Array.from({ length: nIssues }, (_, i) => {
+    const kind = rng.choice(kinds);
+    const nOpt = 2 + rng.int(3);
+    const options = Array.from({ length: nOpt }, (_, j) => {
+      const x = rng.int(11);
+      const u =
+        kind === "opposed" ? { a: x, b: 10 - x } :
+        kind === "compatible" ? { a: x, b: Math.min(10, Math.max(0, x + rng.int(3) - 1)) } :
+        { a: x, b: rng.int(11) };
+      return { id: `o${j}`, label: `Option ${j}`, utility: u };
+    });
+    if (kind === "integrative" && rng.bernoulli(0.5)) options[nOpt - 1] = { id: `o${nOpt - 1}`, label: "Creative", utility: { a: 8 + rng.int(3), b: 8 + rng.int(3) }, creative: true } as (typeof options)[number];
+    return { id: `i${i}`, label: `Issue ${i}`, kind, options };
+  });
+  return { ...base, structured: { issues } };
+}
