@@ -66,10 +66,19 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+const specialRegexCache = new Map<string, RegExp>();
+
 /** Splits text around occurrences of the given literal strings (longest first); yields [piece, isSpecial]. */
 export function splitOnSpecials(text: string, specials: readonly string[]): Array<[string, boolean]> {
   if (specials.length === 0 || text.length === 0) return text.length ? [[text, false]] : [];
-  const re = new RegExp([...specials].sort((a, b) => b.length - a.length).map(escapeRegex).join("|"), "g");
+  const key = specials.join("\u0000");
+  let re = specialRegexCache.get(key);
+  if (!re) {
+    re = new RegExp([...specials].sort((a, b) => b.length - a.length).map(escapeRegex).join("|"), "g");
+    if (specialRegexCache.size > 32) specialRegexCache.clear();
+    specialRegexCache.set(key, re);
+  }
+  re.lastIndex = 0;
   const out: Array<[string, boolean]> = [];
   let last = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
@@ -122,6 +131,7 @@ export class ByteBpeTokenizer implements Tokenizer {
   constructor(spec: ByteBpeSpec) {
     this.vocab = spec.vocab.slice();
     this.vocabSize = this.vocab.length;
+    if (this.vocabSize >= BPE_PAIR_BASE) throw new InputError(`${this.vocabSize} tokens; at most ${BPE_PAIR_BASE - 1} supported`, { field: "model.vocab" });
     this.toId = new Map();
     this.vocab.forEach((t, id) => {
       if (typeof t !== "string" || t.length === 0) throw new InputError(`token ${id} is empty or missing`, { field: `model.vocab` });
@@ -172,11 +182,10 @@ export class ByteBpeTokenizer implements Tokenizer {
       if (l === undefined || r === undefined || m === undefined || this.special[l] || this.special[r] || this.special[m]) {
         throw new InputError(`merge ${i} (${JSON.stringify(a)} ${JSON.stringify(b)}) uses a token missing from the vocabulary`, { field: `model.merges.${i}` });
       }
+      // A repeated pair keeps its last rank, as HF tokenizers (Rust and JS) build their merge maps.
       const k = bpePairKey(l, r);
-      if (!this.rank.has(k)) {
-        this.rank.set(k, i);
-        this.result.set(k, m);
-      }
+      this.rank.set(k, i);
+      this.result.set(k, m);
       return [l, r] as const;
     });
     this.chatTemplate = spec.chatTemplate;
@@ -241,7 +250,7 @@ export class ByteBpeTokenizer implements Tokenizer {
   }
 
   toHfJson(): object {
-    const vocab: Record<string, number> = {};
+    const vocab: Record<string, number> = Object.create(null); // a token may be spelled "__proto__"
     this.vocab.forEach((t, id) => (vocab[t] = id));
     return {
       version: "1.0",
