@@ -6,3 +6,4 @@ export * from "./oracle";
 export * from "./reliability";
 export * from "./judges";
 export * from "./pairwise";
+export * from "./diagnostics";

@@ -6,6 +6,7 @@ import {
   enumeratePackages, isCompletePackage, maxNashPackage, oracleAgreement, oracleCaScore, oracleTable, packageUtility,
 } from "../../src/reward/oracle";
 import { randomStructured } from "./fixtures";
+import { oracleScoreDistributions } from "../../src/reward/diagnostics";
 
 // price is opposed; timeline is integrative with a creative "phased" option that gives both sides more.
 const clinic: Structured = {
@@ -114,4 +115,14 @@ test("oracleAgreement: same complete package on both sides, else the reason", ()
   assert.equal(oracleAgreement(clinic, null, null).agreed, false);
   assert.match(oracleAgreement(clinic, p, { price: "low", timeline: "phased" }).reason!, /differ on price/);
   assert.match(oracleAgreement(clinic, { price: "mid" }, { price: "mid" }).reason!, /side a's package is incomplete/);
+});
+
+test("oracleScoreDistributions: exact counts are reproducible from the seed", () => {
+  const forms = Array.from({ length: 200 }, (_, k) => randomStructured(new Rng(5).fork("form", k)));
+  const a = oracleScoreDistributions(forms, new Rng(9));
+  const b = oracleScoreDistributions(forms, new Rng(9));
+  assert.deepEqual(a, b);
+  assert.equal(a.random.counts.reduce((x, y) => x + y), 200);
+  assert.equal(a.random.counts[0], 0);
+  assert.ok(a.maxNash.mean > a.random.mean + 2);
 });
