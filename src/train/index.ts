@@ -10,3 +10,4 @@ export * from "./grpo-update";
 export * from "./rollout-reward";
 export * from "./trainer";
 export * from "./grpo-checkpoints";
+export * from "./single-agent";

@@ -59,8 +59,8 @@ export interface LoopDeps<P extends PolicyModel<P>, T extends { id: string }> {
   /** Run directory: metrics.jsonl, rollouts.jsonl. */
   runDir: string;
   checkpoints?: CheckpointStore<P>;
-  /** Frozen reference for beta > 0 (the starting policy). Default: a copy of `policy` made when training starts,
-   * which is the starting policy for a fresh run; pass the base model explicitly when resuming with beta > 0. */
+  /** Frozen reference for beta > 0 (the starting policy). Default: a copy of `policy` as passed in, taken before a
+   * resume restores the checkpoint, so pass the policy with its starting (base) weights, also when resuming. */
   reference?: LogProbModel;
   /** Model context length (validated against maxSampleLength). */
   contextLength?: number;
