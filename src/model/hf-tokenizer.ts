@@ -32,8 +32,9 @@ export class HfTokenizer implements Tokenizer {
   readonly chatTemplate: string | undefined;
   /** Recognises every added token (used for encodeWithSpecials, decode and vocabulary look-ups). */
   private readonly full: HfLibTokenizer;
-  /** The same tokenizer without its special added tokens: special strings in text are just text. */
-  private readonly plain: HfLibTokenizer;
+  /** The same tokenizer without its special added tokens (special strings in text are just text); built on first use. */
+  private plainTok: HfLibTokenizer | undefined;
+  private readonly filled: Json;
   private readonly specialSet: Set<number>;
   private readonly cleanUp: boolean;
 
@@ -43,13 +44,9 @@ export class HfTokenizer implements Tokenizer {
     readonly source?: string,
   ) {
     validateTokenizerJson(json, source);
-    const filled: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
+    this.filled = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
     try {
-      this.full = new HfLibTokenizer(structuredClone(filled), { ...config });
-      this.plain = new HfLibTokenizer(
-        { ...structuredClone(filled), added_tokens: filled.added_tokens.filter((a: Json) => a.special !== true) },
-        { ...config },
-      );
+      this.full = new HfLibTokenizer(this.filled, { ...config });
     } catch (e) {
       throw new InputError(`@huggingface/tokenizers cannot load it: ${(e as Error).message}`, { file: source }, { cause: e });
     }
@@ -94,12 +91,21 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string): number[] {
-    const ids = this.plain.encode(text, { add_special_tokens: false }).ids;
+    const ids = this.plain().encode(text, { add_special_tokens: false }).ids;
     // Unreachable with ordinary pre-tokenizers (they split "<|x|>" apart); guards exotic files against forging.
     for (const id of ids) {
       if (this.specialSet.has(id)) throw new Error(`tokenizer ${this.source ?? ""} produced special token ${id} from plain text`);
     }
     return ids;
+  }
+
+  private plain(): HfLibTokenizer {
+    if (this.plainTok === undefined) {
+      const added = (this.filled.added_tokens as Json[]).filter((a) => a.special !== true);
+      this.plainTok =
+        added.length === this.filled.added_tokens.length ? this.full : new HfLibTokenizer({ ...this.filled, added_tokens: added }, { ...this.config });
+    }
+    return this.plainTok;
   }
 
   encodeWithSpecials(text: string): number[] {
