@@ -14,7 +14,7 @@ import { latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, sa
 import { AdamW } from "../../src/train/optimizer";
 
 before(async () => {
-  await initBackend({ backend: "cpu", quiet: true });
+  await initBackend({ backend: "wasm", quiet: true });
 });
 
 const tmpdir = () => fs.mkdtempSync(path.join(os.tmpdir(), "ckpt-"));
