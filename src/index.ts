@@ -8,3 +8,4 @@ export * from "./llm";
 export * from "./train";
 export * from "./reward";
 export * from "./reward-model";
+export * from "./selfplay";

@@ -3,6 +3,8 @@
 import type { Rng } from "../core/rng";
 import { LlmError, type ChatMessage, type LlmClient } from "./client";
 
+export type { ChatMessage } from "./client";
+
 export interface SamplingParams {
   /** 0 = greedy. */
   temperature: number;

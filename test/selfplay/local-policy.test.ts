@@ -1,0 +1,59 @@
+import { before, test } from "node:test";
+import assert from "node:assert/strict";
+import { initBackend } from "../../src/model/runtime";
+import { Transformer } from "../../src/model/transformer";
+import { microModelConfig } from "../../src/model/config";
+import { trainBpe } from "../../src/model/bpe";
+import { LocalPolicyChatModel, chatEncoder } from "../../src/selfplay/local-policy";
+import { runEpisodes } from "../../src/selfplay/protocol";
+import { episodeToTrainingSamples } from "../../src/selfplay/episode";
+import { generateScriptedCorpus } from "../../src/selfplay/corpus";
+import { makeScenarios } from "./fixtures";
+
+let model: Transformer;
+let policy: LocalPolicyChatModel;
+let tok: ReturnType<typeof trainBpe>;
+const scenarios = makeScenarios(2);
+
+before(async () => {
+  await initBackend({ backend: "wasm", quiet: true });
+  const corpus = await generateScriptedCorpus(scenarios, { seed: 1, n: 4 });
+  tok = trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: 600 });
+  model = new Transformer(microModelConfig(tok.vocabSize, { maxSeqLen: 1024 }), 3);
+  policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:test" });
+});
+
+test("local policy turns carry the exact prompt ids, sampled ids and log-probs; samples are cut from them", async () => {
+  const eps = await runEpisodes(scenarios, { agent1: policy, agent2: policy, seed: 5, groupSize: 2, maxTurns: 2, mode: "eval", dialogue: { maxTokens: 6 }, summary: { maxTokens: 6 }, recordMessages: true });
+  const enc = chatEncoder(tok);
+  for (const e of eps) {
+    assert.equal(e.turns.length, 2);
+    for (const t of e.turns) {
+      const tk = t.tokens!;
+      assert.deepEqual(tk.promptIds, enc.encodePrompt(t.messages!));
+      assert.ok(tk.sampledIds.length >= 1 && tk.sampledIds.length <= 6);
+      assert.equal(tk.logprobs.length, tk.sampledIds.length);
+      assert.equal(tk.rawLogprobs.length, tk.sampledIds.length);
+      assert.ok(tk.logprobs.every((x) => x <= 0) && tk.rawLogprobs.every((x) => x <= 0));
+      const body = t.finishReason === "stop" ? tk.sampledIds.slice(0, -1) : tk.sampledIds;
+      assert.equal(t.text, tok.decode(body, { skipSpecial: true }).trim());
+    }
+    assert.ok(e.summary!.tokens);
+    const samples = episodeToTrainingSamples(e);
+    samples.forEach((s, i) => assert.deepEqual(s.inputIds, [...e.turns[i]!.tokens!.promptIds, ...e.turns[i]!.tokens!.sampledIds]));
+  }
+  // same seed -> same episodes
+  const again = await runEpisodes(scenarios, { agent1: policy, agent2: policy, seed: 5, groupSize: 2, maxTurns: 2, mode: "eval", dialogue: { maxTokens: 6 }, summary: { maxTokens: 6 }, recordMessages: true });
+  assert.deepEqual(again, eps);
+});
+
+test("a prompt longer than the context becomes an error turn, not a crash", async () => {
+  const small = new Transformer(microModelConfig(tok.vocabSize, { maxSeqLen: 32 }), 3);
+  try {
+    const p = new LocalPolicyChatModel({ model: small, tokenizer: tok });
+    const eps = await runEpisodes(scenarios.slice(0, 1), { agent1: p, agent2: p, seed: 1, groupSize: 1, maxTurns: 2 });
+    assert.ok(eps[0]!.turns.every((t) => t.finishReason === "error" && /maxSeqLen 32/.test(t.error!)));
+  } finally {
+    small.dispose();
+  }
+});
