@@ -96,6 +96,8 @@ export class Transformer {
   private readonly rot: tf.Tensor2D; // rotate_half matrix [hd, hd]
   private readonly qScale: tf.Tensor1D; // 1/sqrt(hd) on q columns, 1 elsewhere
   private disposed = false;
+  /** Derived weights for forward passes without a gradient tape (scaled qkv, transposed tied head), by source dataIds. */
+  private readonly derived = new Map<string, { sources: object[]; tensor: tf.Tensor }>();
 
   constructor(config: ModelConfig, seed: number, options: TransformerOptions = {}) {
     this.config = validateModelConfig(config);
@@ -190,8 +192,9 @@ export class Transformer {
       let x: tf.Tensor = embedLookup(this.embed as tf.Tensor2D, tf.reshape(tf.cast(batch.ids, "int32"), [N]));
       this.layers.forEach((l, i) => {
         const h = rmsNorm(x, l.inNorm, c.rmsNormEps);
-        let qkv = tf.matMul(h as tf.Tensor2D, tf.mul(l.wqkv, this.qScale) as tf.Tensor2D);
-        if (l.bqkv !== null) qkv = tf.add(qkv, tf.mul(l.bqkv, this.qScale));
+        const bq = l.bqkv;
+        let qkv = tf.matMul(h as tf.Tensor2D, this.derivedWeight(`wqkv${i}`, [l.wqkv], () => tf.mul(l.wqkv, this.qScale)) as tf.Tensor2D);
+        if (bq !== null) qkv = tf.add(qkv, this.derivedWeight(`bqkv${i}`, [bq], () => tf.mul(bq, this.qScale)));
         const qkv4 = tf.transpose(tf.reshape(qkv, [B, T, H + 2 * KV, hd]), [0, 2, 1, 3]);
         const qk0 = tf.slice(qkv4, [0, 0, 0, 0], [B, H + KV, T, hd]);
         let v = tf.slice(qkv4, [0, H + KV, 0, 0], [B, KV, T, hd]) as tf.Tensor4D;
@@ -207,7 +210,11 @@ export class Transformer {
         if (keepKv) kv.push({ k: tf.keep(k), v: tf.keep(v) });
         // Query heads of one kv group are adjacent (HF repeat_kv order), so [B*KV, G*T, hd] x [B*KV, L, hd]^T
         // computes every head's scores without repeating keys.
-        const scores = tf.matMul(tf.reshape(q, [B * KV, G * T, hd]) as tf.Tensor3D, tf.reshape(k, [B * KV, L, hd]) as tf.Tensor3D, false, true);
+        // One new token (decoding): broadcast-multiply + sum beats B*KV tiny GEMMs on wasm (FEASIBILITY §1.4).
+        const scores =
+          T === 1
+            ? tf.sum(tf.mul(tf.reshape(q, [B, KV, G, 1, hd]), tf.reshape(k, [B, KV, 1, L, hd])), -1)
+            : tf.matMul(tf.reshape(q, [B * KV, G * T, hd]) as tf.Tensor3D, tf.reshape(k, [B * KV, L, hd]) as tf.Tensor3D, false, true);
         const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, T, L]), mask));
         const att = tf.matMul(tf.reshape(probs, [B * KV, G * T, L]) as tf.Tensor3D, tf.reshape(v, [B * KV, L, hd]) as tf.Tensor3D);
         const merged = tf.reshape(tf.transpose(tf.reshape(att, [B, H, T, hd]), [0, 2, 1, 3]), [N, H * hd]);
@@ -275,8 +282,23 @@ export class Transformer {
           ? tf.matMul(hidden, tf.transpose(this.lmHead) as tf.Tensor2D, false, true)
           : tf.matMul(hidden, this.lmHead as tf.Tensor2D);
       }
-      return tf.matMul(hidden, this.embed as tf.Tensor2D, false, true);
+      if (this.impl === "reference") return tf.matMul(hidden, this.embed as tf.Tensor2D, false, true);
+      return tf.matMul(hidden, this.derivedWeight("embedT", [this.embed], () => tf.transpose(this.embed)) as tf.Tensor2D);
     });
+  }
+
+  /**
+   * A weight derived from variables. Under a gradient tape it is recomputed (so gradients flow); otherwise it is
+   * cached until a source variable is reassigned, which lets wasm keep its packed GEMM weights between decode steps.
+   */
+  private derivedWeight(key: string, sources: tf.Variable[], build: () => tf.Tensor): tf.Tensor {
+    if (tf.engine().isTapeOn()) return build();
+    const hit = this.derived.get(key);
+    if (hit !== undefined && hit.sources.every((d, i) => d === (sources[i] as tf.Variable).dataId)) return hit.tensor;
+    hit?.tensor.dispose();
+    const tensor = tf.keep(build());
+    this.derived.set(key, { sources: sources.map((v) => v.dataId), tensor });
+    return tensor;
   }
 
   private prepare(ids: number[][] | tf.Tensor2D, attentionMask: MaskInput): { idsT: tf.Tensor2D; maskVals: Float32Array; B: number; T: number } {
@@ -522,13 +544,23 @@ export class Transformer {
     return m;
   }
 
-  /** Frees the variables and constants. The model cannot be used afterwards. */
+  /**
+   * Frees the derived-weight cache (at most 2 * numLayers + 1 tensors kept between forward passes run without a
+   * gradient tape, e.g. during sampling). The model stays usable; dispose() frees it too.
+   */
+  releaseCaches(): void {
+    for (const d of this.derived.values()) d.tensor.dispose();
+    this.derived.clear();
+  }
+
+  /** Frees the variables, constants and caches. The model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const v of this.named.values()) v.dispose();
     this.rot.dispose();
     this.qScale.dispose();
+    this.releaseCaches();
   }
 
   get isDisposed(): boolean {

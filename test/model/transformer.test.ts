@@ -208,6 +208,14 @@ test("clone and copyWeightsFrom give independent copies with identical outputs",
   e.assign(tf.tidy(() => tf.add(e, 1)));
   const lb2 = b.logits(IDS, MASK);
   assert.equal(maxAbsDiff(lb, lb2), 0);
+  // The cached derived weights (transposed tied embedding, scaled qkv) follow reassigned variables.
+  const fastAfter = a.logits(IDS, MASK);
+  a.impl = "reference";
+  const refAfter = a.logits(IDS, MASK);
+  a.impl = "fast";
+  assert.ok(maxAbsDiff(fastAfter, refAfter) < 1e-5);
+  assert.ok(maxAbsDiff(fastAfter, la) > 1e-3);
+  tf.dispose([fastAfter, refAfter]);
   const c = new Transformer(QWEN2_TIED, 77);
   c.copyWeightsFrom(a);
   const la2 = a.logits(IDS, MASK);
@@ -243,8 +251,10 @@ test("bad input: ragged ids without padding, mask shape mismatch, too long", () 
   m.dispose();
 });
 
-test("no tensor leaks: logits, tokenLogProbs(+entropy), gradients, forwardHidden, clone", () => {
+test("no tensor leaks: logits, tokenLogProbs(+entropy), gradients, forwardHidden, clone; dispose frees all", () => {
+  const start = tf.memory().numTensors;
   const m = perturbedModel(QWEN2_TIED, 1);
+  m.logits(IDS, MASK).dispose(); // fills the derived-weight cache (kept until releaseCaches/dispose)
   const ids = tf.tensor2d(randomIds(new Rng(1), 2, 6, 37), undefined, "int32") as tf.Tensor2D;
   assertNoLeak("logits", () => m.logits(IDS, MASK));
   assertNoLeak("logits(tensor ids, tensor mask)", () => tf.tidy(() => m.logits(ids, tf.ones([2, 6]) as tf.Tensor2D)));
@@ -263,7 +273,9 @@ test("no tensor leaks: logits, tokenLogProbs(+entropy), gradients, forwardHidden
   });
   assertNoLeak("headLogits", () => tf.tidy(() => m.headLogits(tf.ones([3, 16]) as tf.Tensor2D)));
   ids.dispose();
-  const n = tf.memory().numTensors;
+  const withCache = tf.memory().numTensors;
+  m.releaseCaches();
+  assert.equal(tf.memory().numTensors, withCache - (2 * QWEN2_TIED.numLayers + 1));
   m.dispose();
-  assert.equal(tf.memory().numTensors, n - m.trainableVariables().length - 2);
+  assert.equal(tf.memory().numTensors, start);
 });
