@@ -419,8 +419,12 @@ export function selfPlayStrategy<P extends PolicyModel<P>>(config: GrpoConfig, d
       const rewards = await rewardEpisodes(deps.rewarder, ordered, scenarioById);
       const judgeSeconds = (performance.now() - t0) / 1000;
       const allSamples: PackableSample[] = [];
+      let errorTurns = 0;
       const items: RolloutItem[] = ordered.map((e, i) => {
-        const samples = episodeToTrainingSamples(e, { speakers: config.trainSpeakers, includeSummary: config.includeSummary }).map((x) => ({
+        // Turns without a token record (e.g. a prompt that did not fit the context: finishReason "error") do not train.
+        const trainable: Episode = { ...e, turns: e.turns.filter((t) => t.tokens), summary: e.summary?.tokens ? e.summary : null };
+        errorTurns += e.turns.length - trainable.turns.length;
+        const samples = episodeToTrainingSamples(trainable, { speakers: config.trainSpeakers, includeSummary: config.includeSummary }).map((x) => ({
           inputIds: x.inputIds,
           lossMask: x.lossMask,
           oldLogprobs: x.rawOldLogprobs,
@@ -428,7 +432,8 @@ export function selfPlayStrategy<P extends PolicyModel<P>>(config: GrpoConfig, d
         allSamples.push(...samples);
         return { id: e.id, reward: rewards[i]!, samples, record: episodeRecord(e) };
       });
-      return { items, metrics: episodeMetrics(ordered, allSamples), rolloutSeconds, judgeSeconds };
+      const turns = ordered.reduce((a, e) => a + e.turns.length, 0);
+      return { items, metrics: { ...episodeMetrics(ordered, allSamples), "rollout/error_turn_rate": turns ? errorTurns / turns : 0 }, rolloutSeconds, judgeSeconds };
     },
     dispose() {
       policyChat.dispose?.();
