@@ -110,14 +110,15 @@ export interface TrainingSample {
 }
 
 /**
- * Per-turn training samples of an episode, built from the recorded token spans. Throws InputError when a turn
- * that should train has no token record (e.g. an episode from a network model).
+ * Per-turn training samples of an episode, built from the recorded token spans. Error turns (nothing sampled) are
+ * skipped; any other turn that should train without a token record (e.g. from a network model) throws InputError.
  */
 export function episodeToTrainingSamples(episode: Episode, options: TrainingSampleOptions = {}): TrainingSample[] {
   const speakers = options.speakers ?? "both";
   const out: TrainingSample[] = [];
   for (const turn of episode.turns) {
     if (speakers === "agent1" && turn.speaker !== 1) continue;
+    if (turn.finishReason === "error" && !turn.tokens) continue; // nothing was sampled (e.g. prompt did not fit)
     if (!turn.tokens) throw new InputError(`turn ${turn.index} has no token record; only local-policy episodes train`, { field: `turns.${turn.index}.tokens` });
     out.push(makeSample(episode, turn.tokens, turn.index, "turn", turn.speaker));
   }
