@@ -103,3 +103,20 @@ export function taggedReplyHandler(replies: Readonly<Record<string, FakeReply>>)
     return (id !== undefined ? replies[id] : undefined) ?? { text: "no scripted answer" };
   };
 }
+
+/**
+ * A fake-server handler simulating a pairwise judge for the offline demo: it reads the two "ref <id>" tags in
+ * presentation order, prefers the solution with the higher true score (tie when equal), and with probability
+ * `positionBias` answers "A" whatever it sees. Deterministic per (seed, shown-first id, shown-second id).
+ */
+export function simulatedPairwiseHandler(truth: Readonly<Record<string, number>>, seed: number, positionBias = 0.2): (req: FakeRequest) => FakeReply {
+  return (req) => {
+    const user = req.messages.filter((m) => m.role === "user").map((m) => m.content).join("\n");
+    const ids = [...user.matchAll(/\bref ([A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
+    const [x, y] = [ids[0], ids[1]];
+    if (x === undefined || y === undefined || truth[x] === undefined || truth[y] === undefined) return { text: "no scripted answer" };
+    if (new Rng(seed).fork(x, y).next() < positionBias) return { json: { reason: "simulated: the first one reads better", verdict: "A" } };
+    const v = truth[x]! > truth[y]! ? "A" : truth[x]! < truth[y]! ? "B" : "tie";
+    return { json: { reason: "simulated: follows the ground truth", verdict: v } };
+  };
+}
