@@ -9,3 +9,4 @@ export * from "./train";
 export * from "./reward";
 export * from "./reward-model";
 export * from "./selfplay";
+export * from "./data";
