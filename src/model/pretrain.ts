@@ -45,7 +45,8 @@ export const PretrainConfigSchema = z.object({
   checkpointEvery: z.number().int().nonnegative().default(100),
   /** Checkpoints kept under checkpoints/ (older ones are deleted). */
   keepCheckpoints: z.number().int().positive().default(2),
-  tokenizer: z
+  /** Byte-level BPE trained as the first stage ("bpe", not "tokenizer": run-config redaction treats *token* keys as secrets). */
+  bpe: z
     .object({
       vocabSize: z.number().int().positive().default(2048),
       /** Characters of training text used to learn merges (the BPE trainer's cost grows with it). */
@@ -75,7 +76,7 @@ export function resolvePretrainConfig(input: unknown, file?: string): PretrainCo
   }
   const c = res.data;
   validateLrSchedule({ lr: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps, minLrRatio: c.minLrRatio });
-  if (c.tokenizer.vocabSize < 300) throw new ConfigError("tokenizer.vocabSize", `must be >= 300 (special tokens + 256 bytes + merges), got ${c.tokenizer.vocabSize}`);
+  if (c.bpe.vocabSize < 300) throw new ConfigError("bpe.vocabSize", `must be >= 300 (special tokens + 256 bytes + merges), got ${c.bpe.vocabSize}`);
   return c;
 }
 
@@ -326,7 +327,7 @@ export async function pretrain(configInput: PretrainConfigInput | PretrainConfig
     fs.rmSync(path.join(runDir, "final"), { recursive: true, force: true });
     fs.mkdirSync(path.join(runDir, "checkpoints"), { recursive: true });
     const t0 = Date.now();
-    tokenizer = deps.tokenizer ?? trainBpe(takeChars(texts.train, c.tokenizer.trainChars), { vocabSize: c.tokenizer.vocabSize, seed: c.seed });
+    tokenizer = deps.tokenizer ?? trainBpe(takeChars(texts.train, c.bpe.trainChars), { vocabSize: c.bpe.vocabSize, seed: c.seed });
     tokenizerSeconds = (Date.now() - t0) / 1000;
     saveTokenizer(tokenizer, path.join(runDir, "tokenizer", "tokenizer.json"));
     log(`tokenizer: ${tokenizer.vocabSize} tokens (${tokenizerSeconds.toFixed(1)} s)`);
@@ -358,7 +359,7 @@ export async function pretrain(configInput: PretrainConfigInput | PretrainConfig
       model,
       tokenizer,
       optimizerState: opt.exportState(),
-      trainerState: { step, seed: c.seed, configHash, epoch: sampler.epochAt(step), windowsPerEpoch: sampler.windowsPerEpoch },
+      trainerState: { step, seed: c.seed, configHash, config: c, epoch: sampler.epochAt(step), windowsPerEpoch: sampler.windowsPerEpoch },
     });
     callbacks.onCheckpoint?.(dir, step);
   };

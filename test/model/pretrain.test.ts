@@ -64,7 +64,7 @@ test("config validation names the field", () => {
   assert.throws(() => resolvePretrainConfig({ stepz: 3 }), (e: unknown) => e instanceof InputError && /stepz/.test(e.message));
   assert.throws(() => resolvePretrainConfig({ steps: 5, warmupSteps: 10 }), (e: unknown) => e instanceof ConfigError && e.field === "warmupSteps");
   const c = resolvePretrainConfig({});
-  assert.equal(c.tokenizer.vocabSize, 2048);
+  assert.equal(c.bpe.vocabSize, 2048);
   assert.equal(c.modelPreset, "default");
 });
 
@@ -84,7 +84,7 @@ const micro: PretrainConfigInput = {
   evalWindows: 4,
   checkpointEvery: 4,
   keepCheckpoints: 3,
-  tokenizer: { vocabSize: 320, trainChars: 20_000 },
+  bpe: { vocabSize: 320, trainChars: 20_000 },
   modelPreset: "micro",
 };
 

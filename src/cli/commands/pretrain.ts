@@ -8,12 +8,13 @@ import { InputError } from "../../core/errors";
 import { initBackend, type BackendName } from "../../model/runtime";
 import { loadPretrainConfig, pretrain, resolvePretrainConfig, type PretrainConfig } from "../../model/pretrain";
 import { createRunDir } from "../../core/run-dir";
+import { latestCheckpoint, TRAINER_STATE_FILE } from "../../model/checkpoint";
 
 const USAGE = `usage: parley pretrain [--config FILE] [--steps N] [--run-dir DIR] [--resume] [--backend wasm|cpu|tensorflow] [--quiet]
   --config FILE   JSON pretraining config (fields of PretrainConfig; defaults: the embedded default policy)
   --steps N       number of optimizer updates (overrides the config)
   --run-dir DIR   run folder (default runs/<date>-pretrain)
-  --resume        continue from the newest checkpoint in --run-dir (its config.json is reused unless --config is given)
+  --resume        continue from the newest checkpoint in --run-dir (the run's config is reused unless --config is given)
   --backend NAME  tfjs backend (default: env PARLEY_BACKEND, else the fastest available)
   --quiet         no progress output`;
 
@@ -42,10 +43,14 @@ export const command: Command = {
       return 2;
     }
     let config: PretrainConfig;
-    const runConfig = values["run-dir"] ? path.join(values["run-dir"], "config.json") : null;
+    const latest = values.resume && values["run-dir"] ? latestCheckpoint(values["run-dir"]) : null;
+    const stateFile = latest ? path.join(latest.dir, TRAINER_STATE_FILE) : null;
     if (values.config) config = loadPretrainConfig(values.config);
-    else if (values.resume && runConfig && fs.existsSync(runConfig)) config = loadPretrainConfig(runConfig);
-    else config = resolvePretrainConfig({});
+    else if (stateFile && fs.existsSync(stateFile)) {
+      // the exact config of the run being resumed travels in each checkpoint's trainer_state.json
+      const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { config?: unknown };
+      config = resolvePretrainConfig(state.config ?? {}, stateFile);
+    } else config = resolvePretrainConfig({});
     if (values.steps !== undefined) {
       const n = Number(values.steps);
       if (!Number.isInteger(n) || n < 1) throw new InputError(`--steps must be a positive integer, got "${values.steps}"`, { field: "steps" });
