@@ -191,9 +191,10 @@ export class LlmCaJudge implements CaJudge {
   readonly core: LlmJudgeCore;
   private readonly includeDialogue: boolean;
 
+  /** includeDialogue: show input.dialogue to the judge when an input carries one (default true). */
   constructor(options: LlmJudgeOptions & { includeDialogue?: boolean }) {
     this.core = new LlmJudgeCore(options);
-    this.includeDialogue = options.includeDialogue ?? false;
+    this.includeDialogue = options.includeDialogue ?? true;
     this.name = `llm-ca:${this.core.model}`;
   }
 

@@ -224,3 +224,10 @@ test("oracle adapters: CA judge reads solution.package; agreement verdict from b
   const pw = await new OraclePairwiseJudge().compare({ scenario: sc, first: { text: "a", package: { x: "q", y: "r" } }, second: { text: "b", package: { x: "q", y: "s" } } });
   assert.equal(pw.outcome, "first");
 });
+
+test("the CA prompt shows the dialogue when given, unless includeDialogue is false", () => {
+  const client = new LlmClient({ baseURL: "http://127.0.0.1:9/v1", model: "m" });
+  const input = { scenario, solution: "Plan", dialogue: [{ speaker: "Agent 1", text: "Let us phase it." }] };
+  assert.match(new LlmCaJudge({ client, rubric }).prompt(input).user, /Agent 1: Let us phase it\./);
+  assert.doesNotMatch(new LlmCaJudge({ client, rubric, includeDialogue: false }).prompt(input).user, /Let us phase it/);
+});
