@@ -162,12 +162,12 @@ export function formatAnchors(r: Rubric): string {
 }
 
 /** One dialogue turn as the judges see it. */
-export interface DialogueTurn {
+export interface JudgeTurn {
   speaker: string;
   text: string;
 }
 
-export function formatDialogue(turns: ReadonlyArray<DialogueTurn>): string {
+export function formatDialogue(turns: ReadonlyArray<JudgeTurn>): string {
   return turns.map((t) => `${t.speaker}: ${t.text}`).join("\n\n");
 }
 
@@ -193,14 +193,14 @@ function render(r: Rubric, name: TemplateName, vars: Record<string, string>): Ju
 /** Pointwise CA prompt: dilemma, both personas, the final solution and (optionally) the dialogue. */
 export function renderPointwisePrompt(
   r: Rubric,
-  input: { scenario: Scenario; solution: string; dialogue?: ReadonlyArray<DialogueTurn> },
+  input: { scenario: Scenario; solution: string; dialogue?: ReadonlyArray<JudgeTurn> },
 ): JudgePrompt {
   const dialogue = input.dialogue && input.dialogue.length ? `\n## Negotiation that led to it\n${formatDialogue(input.dialogue)}\n` : "";
   return render(r, "pointwise_ca", { ...scenarioVars(r, input.scenario), solution: input.solution, dialogue_section: dialogue });
 }
 
 /** Per-turn agreement prompt over the most recent turns. */
-export function renderAgreementPrompt(r: Rubric, input: { scenario: Scenario; turns: ReadonlyArray<DialogueTurn> }): JudgePrompt {
+export function renderAgreementPrompt(r: Rubric, input: { scenario: Scenario; turns: ReadonlyArray<JudgeTurn> }): JudgePrompt {
   return render(r, "agreement", { ...scenarioVars(r, input.scenario), dialogue: formatDialogue(input.turns) });
 }
 
