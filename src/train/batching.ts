@@ -105,7 +105,7 @@ export interface BatchPlanOptions {
   loss: LossType;
   maxCompletionLength: number;
   /** Padded-token budget of one micro-batch. */
-  microBatchTokens: number;
+  microBatchBudget: number;
   /** Leave out rows whose advantage is 0 (their loss and gradient are exactly 0 when beta = 0); they still count in
    * the normaliser, so the loss value is unchanged. */
   skipZeroAdvantage: boolean;
@@ -138,7 +138,7 @@ export function planBatch(samples: readonly PackableSample[], advantages: readon
   live.forEach((i, k) => (weights[i] = liveWeights[k]!));
   const run = o.skipZeroAdvantage ? live.filter((i) => advantages[i] !== 0) : live;
   const lengths = samples.map((s) => s.inputIds.length);
-  const micro = planMicroBatches(lengths, o.microBatchTokens, run).map((ix) => packSamples(samples, ix, advantages, weights, o.padId ?? 0));
+  const micro = planMicroBatches(lengths, o.microBatchBudget, run).map((ix) => packSamples(samples, ix, advantages, weights, o.padId ?? 0));
   return {
     micro,
     weights,

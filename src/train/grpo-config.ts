@@ -86,7 +86,7 @@ export const GrpoConfigSchema = z
     /** Seed of the run; per-step and per-rollout randomness derives from (seed, step, scenario, sample). */
     seed: z.number().int().default(0),
     /** Token budget of one micro-batch in the update (padded B*T); bounds memory. Default 4096. */
-    microBatchTokens: z.number().int().default(4096),
+    microBatchBudget: z.number().int().default(4096),
     /** Largest number of generated tokens in one trained sample (one turn). It is the dr_grpo normaliser and the
      * per-turn generation cap. Default 48. */
     maxCompletionLength: z.number().int().default(48),
@@ -159,9 +159,9 @@ export function validateGrpoConfig(c: GrpoConfig, limits: ModelLimits = {}): voi
     `must be < maxSampleLength (${c.maxSampleLength}) so a prompt fits before the completion, got ${c.maxCompletionLength}`,
   );
   need(
-    c.microBatchTokens >= c.maxSampleLength,
-    "microBatchTokens",
-    `must be >= maxSampleLength (${c.maxSampleLength}) so one sample fits a micro-batch, got ${c.microBatchTokens}`,
+    c.microBatchBudget >= c.maxSampleLength,
+    "microBatchBudget",
+    `must be >= maxSampleLength (${c.maxSampleLength}) so one sample fits a micro-batch, got ${c.microBatchBudget}`,
   );
   if (limits.contextLength !== undefined) {
     need(

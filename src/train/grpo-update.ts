@@ -26,7 +26,7 @@ export interface GrpoUpdateOptions {
   beta: number;
   mu: number;
   maxCompletionLength: number;
-  microBatchTokens: number;
+  microBatchBudget: number;
   /** "policy": ratio against the pre-update policy; "sampler": against each sample's recorded oldLogprobs. */
   oldLogprobs: "policy" | "sampler";
   skipZeroAdvantage: boolean;
@@ -92,7 +92,7 @@ export function grpoUpdate(
   const plan = planBatch(samples, advantages, {
     loss: o.loss,
     maxCompletionLength: o.maxCompletionLength,
-    microBatchTokens: o.microBatchTokens,
+    microBatchBudget: o.microBatchBudget,
     skipZeroAdvantage: o.skipZeroAdvantage && o.beta === 0,
     ...(o.padId !== undefined ? { padId: o.padId } : {}),
   });

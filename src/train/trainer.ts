@@ -300,7 +300,7 @@ export async function runGrpoLoop<P extends PolicyModel<P>, T extends { id: stri
           beta: config.beta,
           mu: config.mu,
           maxCompletionLength: config.maxCompletionLength,
-          microBatchTokens: config.microBatchTokens,
+          microBatchBudget: config.microBatchBudget,
           oldLogprobs: config.oldLogprobs,
           skipZeroAdvantage: config.skipZeroAdvantage,
           lr,

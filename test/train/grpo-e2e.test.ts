@@ -29,7 +29,7 @@ before(async () => {
 
 const cfg = {
   groupSize: 2, batchScenarios: 2, steps: 2, checkpointEvery: 1, keepCheckpoints: 1, maxTurns: 2, maxCompletionLength: 5,
-  maxSampleLength: 1024, microBatchTokens: 4096, learningRate: 1e-3, seed: 7,
+  maxSampleLength: 1024, microBatchBudget: 4096, learningRate: 1e-3, seed: 7,
 };
 /** An untrained micro policy never agrees in the embedded language: agree after the second turn so summaries exist. */
 const agreeAtTurn2: AgreementJudge = { name: "turn-2", judge: async (xs) => xs.map((x) => ({ agreed: x.turns.length >= 2, package: null })) };

@@ -66,7 +66,7 @@ test("toy reward with the micro Transformer: rewarded for emitting token 5, it l
     reward = rewards.reduce((x, y) => x + y, 0) / rewards.length;
     const { advantages } = computeAdvantages(rewards, { groupSize: G, scaleRewards: "group" });
     const r = grpoUpdate(model, opt, samples, advantages, {
-      loss: "dapo", epsilonLow: 0.2, epsilonHigh: 0.2, beta: 0, mu: 1, maxCompletionLength: len, microBatchTokens: 256,
+      loss: "dapo", epsilonLow: 0.2, epsilonHigh: 0.2, beta: 0, mu: 1, maxCompletionLength: len, microBatchBudget: 256,
       oldLogprobs: "policy", skipZeroAdvantage: true, lr: 0.03, maxGradNorm: 1,
     });
     assert.ok(r.finite);

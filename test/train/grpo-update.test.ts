@@ -52,7 +52,7 @@ const OPTS: GrpoUpdateOptions = {
   beta: 0,
   mu: 1,
   maxCompletionLength: 8,
-  microBatchTokens: 64,
+  microBatchBudget: 64,
   oldLogprobs: "policy",
   skipZeroAdvantage: true,
   lr: 0.05,
@@ -108,7 +108,7 @@ test("micro-batching by token budget gives the same loss and gradient norm as on
   const results = [1000, 12].map((budget) => {
     const policy = new BigramPolicy(5, init);
     const opt = new AdamW(policy.trainableVariables(), { weightDecay: 0 });
-    const r = grpoUpdate(policy, opt, samples, adv, { ...OPTS, loss: "grpo", microBatchTokens: budget, lr: 1e-9 });
+    const r = grpoUpdate(policy, opt, samples, adv, { ...OPTS, loss: "grpo", microBatchBudget: budget, lr: 1e-9 });
     opt.dispose();
     policy.dispose();
     return r;

@@ -29,7 +29,7 @@ class CountJudge implements CaJudge {
   }
 }
 
-const CFG = { groupSize: 4, batchScenarios: 2, steps: 4, checkpointEvery: 2, maxCompletionLength: 3, maxSampleLength: 8, microBatchTokens: 64, learningRate: 0.05, seed: 2 };
+const CFG = { groupSize: 4, batchScenarios: 2, steps: 4, checkpointEvery: 2, maxCompletionLength: 3, maxSampleLength: 8, microBatchBudget: 64, learningRate: 0.05, seed: 2 };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "parley-single-"));
 const noTime = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith("time/")));
 

@@ -22,7 +22,7 @@ const CFG: GrpoConfigInput = {
   maxTurns: 3,
   maxCompletionLength: 3,
   maxSampleLength: 8,
-  microBatchTokens: 64,
+  microBatchBudget: 64,
   learningRate: 0.05,
   seed: 3,
 };

@@ -7,6 +7,7 @@ import { command as pretrain } from "./pretrain";
 import { command as sample } from "./sample";
 import { command as selfplay } from "./selfplay";
 import { command as synth } from "./synth";
+import { command as train } from "./train";
 
 export const COMMANDS: Command[] = [
   data,
@@ -16,4 +17,5 @@ export const COMMANDS: Command[] = [
   sample,
   selfplay,
   synth,
+  train,
 ];
