@@ -28,13 +28,13 @@ test("planMicroBatches: longest first, padded size within budget, deterministic 
 test("planBatch: whole-batch dapo weights, zero-advantage rows skipped but counted, empty samples dropped", () => {
   const samples = [s([1, 2, 3], [0, 1, 1]), s([1, 2], [0, 1]), s([4, 5, 6, 7], [0, 0, 1, 1]), s([9], [0])];
   assert.deepEqual(samples.map(trainedTokenCount), [2, 1, 2, 0]);
-  const plan = planBatch(samples, [1, 0, -1, 2], { loss: "dapo", maxCompletionLength: 8, microBatchTokens: 100, skipZeroAdvantage: true });
+  const plan = planBatch(samples, [1, 0, -1, 2], { loss: "dapo", maxCompletionLength: 8, microBatchBudget: 100, skipZeroAdvantage: true });
   assert.equal(plan.tokens, 5);
   assert.equal(plan.sequences, 3);
   assert.deepEqual(plan.weights, [0.2, 0.2, 0.2, 0]);
   assert.equal(plan.skipped, 2);
   assert.deepEqual(plan.micro.flatMap((m) => m.indices), [2, 0]);
-  const g = planBatch(samples, [1, 0, -1, 2], { loss: "grpo", maxCompletionLength: 8, microBatchTokens: 100, skipZeroAdvantage: false });
+  const g = planBatch(samples, [1, 0, -1, 2], { loss: "grpo", maxCompletionLength: 8, microBatchBudget: 100, skipZeroAdvantage: false });
   assert.deepEqual(g.weights, [1 / 6, 1 / 3, 1 / 6, 0]);
   assert.deepEqual(g.micro.flatMap((m) => m.indices), [2, 0, 1]);
 });
