@@ -23,6 +23,11 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Force a backend; otherwise env PARLEY_BACKEND, otherwise the first available of tensorflow, wasm, cpu. */
   backend?: BackendName;
+  /**
+   * Experimental: wasm threads (env PARLEY_WASM_THREADS). tfjs 4.22 disables threads in Node; values > 1 enable
+   * them through shims (see enableWasmThreads). Only effective before the wasm backend is first initialised.
+   */
+  wasmThreads?: number;
   /** No log line (also env PARLEY_QUIET=1). */
   quiet?: boolean;
 }
@@ -34,6 +39,74 @@ let current: BackendInfo | null = null;
 let pending: Promise<BackendInfo> | null = null;
 
 const BACKENDS: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+
+let threadShimsInstalled = false;
+
+/**
+ * Makes tfjs-backend-wasm 4.22 start its threaded SIMD build in Node (it refuses by design, tfjs issue 3830; the
+ * workarounds follow shared/FEASIBILITY.md §1.2): the flag WASM_HAS_MULTITHREAD_SUPPORT is forced, the worker script
+ * (passed as a blob: URL, which worker_threads rejects) is written once to the temp folder, the main script sent
+ * to workers is the package's own wasm-out file, os.cpus() reports 2x cores while the module starts (its C++ halves
+ * the count), and the pthread workers are unref'ed so the process can still exit by itself. Must run before the
+ * wasm backend initialises. Returns false when the wasm package is missing.
+ */
+async function enableWasmThreads(threads: number): Promise<boolean> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wasmPkg = tryRequire("@tensorflow/tfjs-backend-wasm") as { setThreadsCount(n: number): void; version_wasm: string } | null;
+  if (wasmPkg === null) return false;
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const os = require("node:os") as typeof import("node:os");
+  const fs = require("node:fs") as typeof import("node:fs");
+  const path = require("node:path") as typeof import("node:path");
+  const { Worker } = require("node:worker_threads") as typeof import("node:worker_threads");
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const pkgDir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
+  const mainScript = path.join(pkgDir, "wasm-out", "tfjs-backend-wasm-threaded-simd.js");
+  const texts = new WeakMap<object, string>();
+  const OrigBlob = globalThis.Blob;
+  class TextBlob extends OrigBlob {
+    constructor(parts: BlobPart[], opts?: BlobPropertyBag) {
+      super(parts, opts);
+      texts.set(this, parts.map(String).join(""));
+    }
+  }
+  const origCreate = URL.createObjectURL;
+  const origCpus = os.cpus;
+  if (!threadShimsInstalled) {
+    const origPost = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, msg: unknown, ...rest: unknown[]) {
+      const m = msg as { urlOrBlob?: unknown } | null;
+      if (m !== null && typeof m === "object" && m.urlOrBlob !== undefined && typeof m.urlOrBlob === "object" && texts.has(m.urlOrBlob as object)) {
+        msg = { ...m, urlOrBlob: mainScript };
+      }
+      return (origPost as (...a: unknown[]) => void).call(this, msg, ...rest);
+    } as typeof origPost;
+    threadShimsInstalled = true;
+  }
+  (globalThis as { Blob: typeof Blob }).Blob = TextBlob as unknown as typeof Blob;
+  URL.createObjectURL = (obj: Blob | MediaSource): string => {
+    const text = texts.get(obj);
+    if (text === undefined) return origCreate(obj as Blob);
+    const file = path.join(os.tmpdir(), `parley-tfjs-wasm-${wasmPkg.version_wasm}-worker-${text.length}.js`);
+    if (!fs.existsSync(file) || fs.statSync(file).size !== Buffer.byteLength(text)) fs.writeFileSync(file, text);
+    return file;
+  };
+  os.cpus = () => {
+    const c = origCpus();
+    return Array.from({ length: 2 * threads }, (_, i) => c[i % c.length] as ReturnType<typeof origCpus>[number]);
+  };
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
+  wasmPkg.setThreadsCount(threads);
+  try {
+    return await tf.setBackend("wasm");
+  } finally {
+    (globalThis as { Blob: typeof Blob }).Blob = OrigBlob;
+    URL.createObjectURL = origCreate;
+    os.cpus = origCpus;
+    const mod = (tf.findBackend("wasm") as unknown as { wasm?: { PThread?: { unusedWorkers?: unknown[]; runningWorkers?: unknown[] } } } | null)?.wasm;
+    for (const w of [...(mod?.PThread?.unusedWorkers ?? []), ...(mod?.PThread?.runningWorkers ?? [])]) (w as { unref?: () => void }).unref?.();
+  }
+}
 
 /** Loads a package by a runtime name so bundlers/TypeScript never need it; null when it is not installed. */
 function tryRequire(name: string): unknown {
@@ -64,7 +137,7 @@ function versionsNow(): Record<string, string> {
   return v;
 }
 
-async function activate(name: BackendName, forced: boolean): Promise<BackendInfo | null> {
+async function activate(name: BackendName, forced: boolean, wasmThreads: number): Promise<BackendInfo | null> {
   let source: string;
   if (name === "tensorflow") {
     const pkg = loadTensorflowBackend();
@@ -89,7 +162,8 @@ async function activate(name: BackendName, forced: boolean): Promise<BackendInfo
   }
   let ok = false;
   try {
-    ok = await tf.setBackend(name);
+    const fresh = tf.findBackend("wasm") === null;
+    ok = name === "wasm" && wasmThreads > 1 && fresh ? await enableWasmThreads(wasmThreads) : await tf.setBackend(name);
   } catch (err) {
     if (forced) throw new BackendError(`backend "${name}" failed to initialise: ${String(err)}`, { cause: err });
     return null;
@@ -146,8 +220,10 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   }
   const run = async (): Promise<BackendInfo> => {
     const order = forced !== undefined ? [forced] : BACKENDS;
+    const threads = opts.wasmThreads ?? Number(process.env.PARLEY_WASM_THREADS ?? 1);
+    if (!Number.isInteger(threads) || threads < 1) throw new BackendError(`wasm threads must be a positive integer, got ${threads}`);
     for (const name of order) {
-      const info = await activate(name, forced !== undefined);
+      const info = await activate(name, forced !== undefined, threads);
       if (info !== null) return info;
     }
     throw new BackendError("no tfjs backend could be initialised");
