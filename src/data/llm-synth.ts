@@ -191,7 +191,10 @@ export async function synthesizeWithLlm(options: LlmSynthOptions): Promise<LlmSy
       pairOut.close();
     }
     const pairList = Array.from({ length: nPairs }, (_, i) => pairs.get(i)).filter((p): p is PersonaPair => p !== undefined);
-    if (pairList.length === 0) return report;
+    if (pairList.length === 0) {
+      report.missing.sort();
+      return report;
+    }
 
     // Phase 2: dilemmas. Job i: category i mod 3, pair i mod #pairs (indices of the pairs that exist).
     const done = new Set<string>();

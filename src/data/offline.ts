@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { Rng } from "../core/rng";
 import { writeJsonl } from "../core/jsonl";
 import { loadBanks, type Banks, type BankPersonaPair, type DilemmaTemplate, type OpenQuestionTemplate } from "./banks";
+import { NearDuplicateIndex } from "./dedup";
 import { drawStructured, type DrawStructuredOptions } from "./utilities";
 import { CATEGORIES, type OpenQuestion, type PersonaPair, type Scenario, type Split } from "./schema";
 
@@ -13,6 +14,9 @@ export interface OfflineCounts {
   evalConflict: number;
   evalOpen: number;
 }
+/** Offline texts from one template stay below this 3-shingle Jaccard similarity to each other (when possible). */
+export const NEAR_DUPLICATE_THRESHOLD = 0.75;
+
 /** The paper's sizes. */
 export const PAPER_COUNTS: OfflineCounts = { train: 1100, evalConflict: 100, evalOpen: 100 };
 
@@ -29,14 +33,17 @@ export interface OfflineDataset {
   evalOpen: OpenQuestion[];
 }
 
-/** Fills {slot}s with values drawn from rng; `avoid` retries (up to 50 draws) while the text is already taken. */
-export function fillTemplate(rng: Rng, text: string, slots: Record<string, string[]>, avoid?: ReadonlySet<string>): string {
+/**
+ * Fills {slot}s with values drawn from rng. `avoid`: retry (up to 50 draws) while the text is taken — a set of texts
+ * (exact) or a predicate (e.g. a near-duplicate check).
+ */
+export function fillTemplate(rng: Rng, text: string, slots: Record<string, string[]>, avoid?: ReadonlySet<string> | ((text: string) => boolean)): string {
   let out = "";
   for (let tries = 0; tries < 50; tries++) {
     const chosen: Record<string, string> = {};
     for (const name of Object.keys(slots).sort()) chosen[name] = rng.choice(slots[name]!);
     out = text.replace(/\{([a-zA-Z][a-zA-Z0-9_]*)\}/g, (_, s: string) => chosen[s] ?? `{${s}}`);
-    if (!avoid || !avoid.has(out)) return out;
+    if (!avoid || !(typeof avoid === "function" ? avoid(out) : avoid.has(out))) return out;
   }
   return out;
 }
@@ -60,7 +67,8 @@ function scenarioSplit(
   const root = new Rng(seed).fork("offline", split);
   const cats = byCategory(templates);
   const pairOrder = root.fork("pairs").shuffle(pairs);
-  const seen = new Set<string>();
+  // Near-duplicates can only come from the same template, so each template keeps its own index.
+  const seen = new Map<string, NearDuplicateIndex>();
   const out: Scenario[] = [];
   for (let i = 0; i < count; i++) {
     const category = CATEGORIES[i % CATEGORIES.length]!;
@@ -69,8 +77,10 @@ function scenarioSplit(
     const template = pool[Math.floor(i / CATEGORIES.length) % pool.length]!;
     const pair = pairOrder[i % pairOrder.length]!;
     const rng = root.fork("item", i);
-    const dilemma = fillTemplate(rng.fork("text"), template.text, template.slots, seen);
-    seen.add(dilemma);
+    if (!seen.has(template.id)) seen.set(template.id, new NearDuplicateIndex(NEAR_DUPLICATE_THRESHOLD));
+    const index = seen.get(template.id)!;
+    const dilemma = fillTemplate(rng.fork("text"), template.text, template.slots, (t) => index.findNear(t) !== null);
+    index.add(String(i), dilemma);
     out.push({
       id: `${split}-${String(i + 1).padStart(5, "0")}`,
       category,
