@@ -53,26 +53,33 @@ test("a runtime error is reported with its message; continueOnError returns the 
   assert.match(r.failure!.detail, /Error: boom in cell/);
 });
 
-test("kernel env: extras arrive, credentials do not; printed key-like strings are redacted in the stored copy", async () => {
+test("kernel env: extras arrive, credentials only when asked; key-like strings and secret values are scrubbed", async () => {
   process.env.PARLEY_TEST_API_KEY = "s3cr3t-value-42";
+  process.env.PARLEY_TEST_TOKEN = "t0ken-value-43";
   try {
     const nb = writeNotebook("env.ipynb", [
-      "console.log('config=' + process.env.PARLEY_CONFIG);\nconsole.log('key=' + (process.env.PARLEY_TEST_API_KEY ?? 'absent'));",
+      "console.log('config=' + process.env.PARLEY_CONFIG);\n" +
+        "console.log('key=' + (process.env.PARLEY_TEST_API_KEY ?? 'absent'));\n" +
+        "console.log('token=' + (process.env.PARLEY_TEST_TOKEN ?? 'absent'));",
       "console.log('leak sk-abcdefghijklmnopqrstu');\nconsole.log('cwd=' + process.cwd());",
     ]);
-    const runDir = path.join(dir, "run3");
-    const r = await runNotebook(nb, { runDir, env: { PARLEY_CONFIG: "/tmp/tiny.json" }, timeoutS: 60 });
+    const r = await runNotebook(nb, {
+      runDir: path.join(dir, "run3"),
+      env: { PARLEY_CONFIG: "/tmp/tiny.json" },
+      passSecrets: ["PARLEY_TEST_TOKEN"],
+      timeoutS: 60,
+    });
     assert.equal(r.ok, true, r.failure?.detail);
     assert.equal(r.cellSeconds.length, 2);
     const out = readNotebook(r.output);
-    assert.equal(cellOutputText(out.cells[1]) + "\n", "config=/tmp/tiny.json\nkey=absent\n");
-    assert.equal(cellOutputText(out.cells[2]) + "\n", `leak ***redacted***\ncwd=${fs.realpathSync(dir)}\n`);
-    assert.equal(r.redactions, 1);
-
-    // asked explicitly: the key is passed, and its value is still scrubbed from the stored outputs
-    const r2 = await runNotebook(nb, { runDir, passSecrets: ["PARLEY_TEST_API_KEY"], timeoutS: 60 });
-    assert.match(cellOutputText(readNotebook(r2.output).cells[1]), /key=\*\*\*redacted\*\*\*/);
+    // not passed: absent; passed on request: present in the kernel, but its value is scrubbed from the stored copy
+    assert.equal(cellOutputText(out.cells[1]), "config=/tmp/tiny.json\nkey=absent\ntoken=***redacted***");
+    assert.equal(cellOutputText(out.cells[2]), `leak ***redacted***\ncwd=${fs.realpathSync(dir)}`);
+    assert.equal(r.redactions, 2);
+    assert.doesNotMatch(fs.readFileSync(r.output, "utf8"), /t0ken-value-43|s3cr3t/);
+    assert.doesNotMatch(JSON.stringify(out.cells.map((c) => c.outputs ?? [])), /sk-abcdef/);
   } finally {
     delete process.env.PARLEY_TEST_API_KEY;
+    delete process.env.PARLEY_TEST_TOKEN;
   }
 });
