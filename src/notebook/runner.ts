@@ -104,12 +104,15 @@ export async function runNotebook(
     throw new ParleyError(`the tslab Jupyter kernel is not registered for this checkout: run "bash scripts/install-kernel.sh"`);
   }
   const limitS = options.timeoutS ?? 600;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parley-nb-"));
   const env = kernelEnv(process.env, {
     extra: { PARLEY_QUIET: "1", ...options.env },
     passSecrets: options.passSecrets,
     jupyterPath: localJupyterPath(root),
   });
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "parley-nb-"));
+  // connection files go to a private temp folder (works with a read-only HOME, and nothing is left behind)
+  env.JUPYTER_RUNTIME_DIR ??= path.join(tmp, "runtime");
+
   const statusFile = path.join(tmp, "status.json");
   const rawOut = path.join(tmp, "executed.ipynb");
   const cwd = path.resolve(options.cwd ?? path.dirname(src));

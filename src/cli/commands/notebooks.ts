@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { Command } from "../command";
-import { createRunDir } from "../../core/run-dir";
+import { createRunDir, writeRunEnv } from "../../core/run-dir";
 import { InputError } from "../../core/errors";
 import { describeFailure, NotebookExecutionError, runNotebooks, type NotebookResult } from "../../notebook/runner";
 import { projectRoot } from "../../notebook/kernel-env";
@@ -77,6 +77,7 @@ export const command: Command = {
     if (!(timeoutS > 0)) throw new InputError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
     const runDir = values["run-dir"] ? createRunDir({ tag: "notebooks", dir: values["run-dir"] }) : createRunDir({ tag: "notebooks" });
     env.PARLEY_RUN_DIR = path.resolve(runDir);
+    writeRunEnv(runDir, { notebooks: notebooks.map((f) => path.basename(f)) });
     console.log(`executing ${notebooks.length} notebook(s) -> ${runDir}`);
     let results: NotebookResult[];
     const run = runNotebooks({
