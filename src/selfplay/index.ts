@@ -8,3 +8,5 @@ export * from "./protocol";
 export * from "./scripted";
 export * from "./corpus";
 export * from "./local-policy";
+export * from "./render";
+export * from "./format-tune";

@@ -16,7 +16,10 @@ export interface LocalPolicyOptions {
   /** Chat template; default the tokenizer's own, else ChatML (DEFAULT_CHAT_TEMPLATE). */
   template?: string;
   name?: string;
-  /** Largest batch per generate call (bigger batches are split); default 128. */
+  /**
+   * Largest batch per generate call (bigger batches are split); default 32. Prefill memory grows with
+   * batch x prompt length^2 (attention scores), and the wasm heap is bounded, so very large batches can abort.
+   */
   maxBatch?: number;
 }
 
@@ -45,7 +48,7 @@ export class LocalPolicyChatModel implements ChatModel {
     this.encoder = chatEncoder(options.tokenizer, options.template);
     this.stops = turnStopIds(options.tokenizer);
     this.name = options.name ?? "local:policy";
-    this.maxBatch = Math.max(1, options.maxBatch ?? 128);
+    this.maxBatch = Math.max(1, options.maxBatch ?? 32);
   }
 
   /** Prompt ids of a request (what the policy sees). */

@@ -1,0 +1,70 @@
+// Self-play throughput bench: S scenarios x G dialogues through the local tfjs policy, lockstep-batched vs one dialogue
+// at a time (maxBatchEpisodes = 1), same seeds, in one run. Reports sampled dialogue tokens per second for each.
+// Usage: node --import tsx bench/selfplay-bench.ts [--scenarios 16] [--group 8] [--turns 2] [--max-tokens 32] [--backend wasm]
+import { parseArgs } from "node:util";
+import { generateOfflineDataset } from "../src/data/offline";
+import { initBackend, type BackendName } from "../src/model/runtime";
+import { Transformer } from "../src/model/transformer";
+import { defaultModelConfig } from "../src/model/config";
+import { trainBpe } from "../src/model/bpe";
+import { LocalPolicyChatModel } from "../src/selfplay/local-policy";
+import { generateScriptedCorpus } from "../src/selfplay/corpus";
+import { runEpisodes } from "../src/selfplay/protocol";
+import type { Episode } from "../src/selfplay/episode";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenarios: { type: "string", default: "16" },
+      group: { type: "string", default: "8" },
+      turns: { type: "string", default: "2" },
+      "max-tokens": { type: "string", default: "32" },
+      backend: { type: "string", default: "wasm" },
+      "skip-single": { type: "boolean", default: false },
+    },
+  });
+  const S = Number(values.scenarios), G = Number(values.group), turns = Number(values.turns), maxTokens = Number(values["max-tokens"]);
+  const info = await initBackend({ backend: values.backend as BackendName, quiet: true });
+  const data = generateOfflineDataset({ seed: 7, counts: { train: Math.max(S, 8), evalConflict: 0, evalOpen: 0 } });
+  const scenarios = data.train.slice(0, S);
+  const corpus = await generateScriptedCorpus(scenarios, { seed: 1, n: S });
+  const tok = trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: 1024 });
+  const cfg = defaultModelConfig(tok.vocabSize);
+  const model = new Transformer(cfg, 1);
+  const policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:bench" });
+  const run = async (maxBatchEpisodes: number) => {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const eps = await runEpisodes(scenarios, {
+      agent1: policy, agent2: policy, seed: 3, groupSize: G, maxTurns: turns, mode: "train", maxBatchEpisodes,
+      dialogue: { maxTokens: maxTokens },
+    });
+    const secs = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    return { secs, cpu: (c.user + c.system) / 1e6, tokens: count(eps), prompt: promptTokens(eps), episodes: eps.length };
+  };
+  await run(S * G); // warm-up (kernel compilation, wasm heap growth) on the same shapes
+  const batched = await run(S * G);
+  // CPU seconds of this process are reported too: on a shared machine wall time includes waiting for a core.
+  const line = (name: string, r: { secs: number; cpu: number; tokens: number; prompt: number; episodes: number }) =>
+    `${name.padEnd(10)} ${r.episodes} dialogues, ${r.tokens} sampled tokens (${r.prompt} prompt tokens) in ${r.secs.toFixed(1)} s wall / ${r.cpu.toFixed(1)} s cpu = ` +
+    `${(r.tokens / r.secs).toFixed(0)} dialogue tok/s wall, ${(r.tokens / r.cpu).toFixed(0)} per cpu-second`;
+  console.log(`backend ${info.backend}${info.patchedKernels ? " (patched kernels)" : ""}; model d${cfg.hiddenSize} L${cfg.numLayers} V${cfg.vocabSize} ctx ${cfg.maxSeqLen}; ${S} scenarios x ${G} dialogues, ${turns} turns, <= ${maxTokens} tokens/turn`);
+  console.log(line("batched", batched));
+  if (!values["skip-single"]) {
+    const single = await run(1);
+    console.log(line("one-by-one", single));
+    console.log(`speed-up ${((batched.tokens / batched.secs) / (single.tokens / single.secs)).toFixed(2)}x wall, ${((batched.tokens / batched.cpu) / (single.tokens / single.cpu)).toFixed(2)}x cpu`);
+  }
+  model.dispose();
+  process.exit(0);
+}
+
+function count(eps: Episode[]): number {
+  return eps.reduce((a, e) => a + e.turns.reduce((b, t) => b + (t.tokens?.sampledIds.length ?? 0), 0), 0);
+}
+function promptTokens(eps: Episode[]): number {
+  return eps.reduce((a, e) => a + e.turns.reduce((b, t) => b + (t.tokens?.promptIds.length ?? 0), 0), 0);
+}
+
+void main();

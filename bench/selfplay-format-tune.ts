@@ -1,0 +1,73 @@
+// Format-tuning experiment: scripted corpus -> BPE -> default policy (d128 L4) -> SFT -> self-play on held-out scenarios.
+// Measures the share of well-formed turns, agreement rate and oracle CA of the tuned policy (issue 4 acceptance).
+// Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--dialogues 600] [--out runs/format-tune]
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { generateOfflineDataset } from "../src/data/offline";
+import { initBackend } from "../src/model/runtime";
+import { Transformer } from "../src/model/transformer";
+import { defaultModelConfig } from "../src/model/config";
+import { trainBpe } from "../src/model/bpe";
+import { saveCheckpoint } from "../src/model/checkpoint";
+import { writeJsonl } from "../src/core/jsonl";
+import { oracleCaScore } from "../src/reward/oracle";
+import { LocalPolicyChatModel, chatEncoder } from "../src/selfplay/local-policy";
+import { buildSftExamples, generateScriptedCorpus } from "../src/selfplay/corpus";
+import { formatTune } from "../src/selfplay/format-tune";
+import { runEpisodes, type SelfPlayConfigInput } from "../src/selfplay/protocol";
+import { summarizeEpisodes, type Episode } from "../src/selfplay/episode";
+import type { Scenario } from "../src/data/schema";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: "string", default: "12" },
+      dialogues: { type: "string", default: "600" },
+      vocab: { type: "string", default: "1536" },
+      lr: { type: "string", default: "0.002" },
+      out: { type: "string", default: "runs/format-tune" },
+      eval: { type: "string", default: "40" },
+    },
+  });
+  await initBackend({ backend: "wasm", quiet: true });
+  const data = generateOfflineDataset({ seed: 11, counts: { train: 300, evalConflict: Number(values.eval), evalOpen: 0 } });
+  const protocol: SelfPlayConfigInput = { promptStyle: "compact", dialogue: { maxTokens: 64 }, summary: { maxTokens: 80 } };
+  const corpus = await generateScriptedCorpus(data.train, { seed: 1, n: Number(values.dialogues), config: protocol });
+  const tok = trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: Number(values.vocab) });
+  const cfg = defaultModelConfig(tok.vocabSize);
+  const { examples, dropped } = buildSftExamples(corpus.transcripts, chatEncoder(tok), { maxLength: cfg.maxSeqLen });
+  const meanLen = examples.reduce((a, e) => a + e.inputIds.length, 0) / examples.length;
+  console.log(`corpus: ${corpus.episodes.length} dialogues, ${corpus.transcripts.length} turns, ${examples.length} SFT examples (dropped ${dropped}), mean ${meanLen.toFixed(0)} tokens; vocab ${tok.vocabSize}`);
+  const model = new Transformer(cfg, 5);
+  console.log(`model d${cfg.hiddenSize} L${cfg.numLayers} ctx ${cfg.maxSeqLen}, ${model.parameterCount()} parameters`);
+  const policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:format-tuned" });
+  const evaluate = async (tag: string, scenarios: Scenario[]) => {
+    const eps = await runEpisodes(scenarios, { ...protocol, agent1: policy, agent2: policy, seed: 99, groupSize: 2, mode: "eval" });
+    const st = summarizeEpisodes(eps);
+    const byId = new Map(scenarios.map((s) => [s.id, s]));
+    const ca = eps.map((e) => oracleCaScore(byId.get(e.scenarioId)!.structured!, e.agreed ? e.agreedPackage : null).score);
+    const sumOk = eps.filter((e) => e.summary?.package).length / eps.length;
+    console.log(
+      `[${tag}] ${eps.length} dialogues: well-formed turns ${(100 * (st.wellFormedRate ?? 0)).toFixed(1)}% (${st.wellFormedTurns}/${st.turns}), ` +
+        `agreement ${(100 * st.agreementRate).toFixed(1)}%, rounds ${st.meanRoundsToAgreement?.toFixed(2) ?? "n/a"}, parseable summaries ${(100 * sumOk).toFixed(1)}%, oracle CA mean ${(ca.reduce((a, b) => a + b, 0) / ca.length).toFixed(2)}`,
+    );
+    return eps;
+  };
+  const t0 = Date.now();
+  formatTune(model, examples, {
+    steps: 100000, batchSize: 16, lr: Number(values.lr), warmupSteps: 20, seed: 3, timeBudgetSeconds: Number(values.minutes) * 60,
+    onStep: (r) => {
+      if (r.step % 10 === 0) console.log(`step ${r.step} nll ${r.nll.toFixed(3)} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
+    },
+  });
+  console.log(`format tuning took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const out = values.out!;
+  saveCheckpoint(path.join(out, "final"), { model, tokenizer: tok });
+  const heldOut: Episode[] = await evaluate("held-out eval_conflict", data.evalConflict);
+  writeJsonl(path.join(out, "eval-episodes.jsonl"), heldOut);
+  writeJsonl(path.join(out, "eval-scenarios.jsonl"), data.evalConflict);
+  console.log(`checkpoint -> ${path.join(out, "final")}`);
+  process.exit(0);
+}
+
+void main();

@@ -1,0 +1,75 @@
+// Format tuning: supervised fine-tuning of the policy on the scripted self-play corpus so it speaks the embedded
+// language before RL. Masked token-mean NLL on reply tokens, computed with the GRPO update at advantage 1 (see below).
+//
+// Why the GRPO update: with mu = 1 the ratio is exp(logp - stopgrad(logp)) = 1 and the clipped surrogate's gradient
+// is A * grad(logp); with A = 1 and the "dapo" total-token normaliser this is exactly the gradient of the mean NLL
+// of the masked tokens. Reusing grpoUpdate (src/train) keeps one tested micro-batching / clipping / AdamW path and
+// keeps tfjs out of this file.
+import { Rng } from "../core/rng";
+import type { Transformer } from "../model/transformer";
+import { AdamW } from "../train/optimizer";
+import { grpoUpdate } from "../train/grpo-update";
+import type { SftExample } from "./corpus";
+
+export interface FormatTuneOptions {
+  steps: number;
+  /** Examples per optimizer step. Default 16. */
+  batchSize?: number;
+  /** Peak learning rate (linear warm-up, then constant). Default 1e-3. */
+  lr?: number;
+  warmupSteps?: number;
+  /** Micro-batch token budget for gradient accumulation. Default 4096. */
+  microBatchTokens?: number;
+  maxGradNorm?: number;
+  seed: number;
+  /** Stop early after this many wall-clock seconds (the steps done so far are kept). */
+  timeBudgetSeconds?: number;
+  onStep?: (record: FormatTuneStep) => void;
+}
+
+export interface FormatTuneStep {
+  step: number;
+  /** Mean NLL per reply token of this step's batch (before the update). */
+  nll: number;
+  tokens: number;
+  lr: number;
+  seconds: number;
+}
+
+/** Runs SFT steps on `examples` in place on `model`; returns the per-step records. */
+export function formatTune(model: Transformer, examples: readonly SftExample[], options: FormatTuneOptions): FormatTuneStep[] {
+  if (examples.length === 0) throw new RangeError("formatTune: no examples");
+  const batchSize = options.batchSize ?? 16;
+  const peak = options.lr ?? 1e-3;
+  const warm = options.warmupSteps ?? Math.min(20, Math.floor(options.steps / 10));
+  const optimizer = new AdamW(model.trainableVariables(), { weightDecay: 0 });
+  // Only tokenLogProbs is exposed, so the update's entropy statistic is the mean -log p of the targets (the NLL).
+  const view = { tokenLogProbs: model.tokenLogProbs.bind(model), trainableVariables: () => model.trainableVariables() };
+  const rng = new Rng(options.seed);
+  let order: number[] = [];
+  const records: FormatTuneStep[] = [];
+  const t0 = Date.now();
+  try {
+    for (let step = 0; step < options.steps; step++) {
+      if (options.timeBudgetSeconds !== undefined && (Date.now() - t0) / 1000 > options.timeBudgetSeconds) break;
+      const batch: SftExample[] = [];
+      while (batch.length < batchSize) {
+        if (order.length === 0) order = rng.shuffle(examples.map((_, i) => i));
+        batch.push(examples[order.pop()!]!);
+      }
+      const lr = warm > 0 && step < warm ? (peak * (step + 1)) / warm : peak;
+      const res = grpoUpdate(view, optimizer, batch, batch.map(() => 1), {
+        loss: "dapo", epsilonLow: 0.2, epsilonHigh: 0.2, beta: 0, mu: 1, maxCompletionLength: 1 << 20,
+        microBatchBudget: options.microBatchTokens ?? 4096, oldLogprobs: "policy", skipZeroAdvantage: false, lr,
+        maxGradNorm: options.maxGradNorm ?? 1,
+      });
+      const rec = { step: step + 1, nll: res.stats.entropy, tokens: res.tokens, lr, seconds: (Date.now() - t0) / 1000 };
+      records.push(rec);
+      options.onStep?.(rec);
+      if (!res.finite) break;
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return records;
+}
