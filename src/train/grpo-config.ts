@@ -179,6 +179,25 @@ export function validateGrpoConfig(c: GrpoConfig, limits: ModelLimits = {}): voi
   need(c.mode === "single" || !c.selfReward, "selfReward", `self-reward is only available with mode "single"`);
 }
 
+/**
+ * The embedded default run (offline scenarios, oracle judge, the default ~0.9M-parameter policy on 2 CPU cores):
+ * smaller groups, batch and dialogues than the paper. Measured with bench/grpo-step.ts --synthetic (random-init default
+ * policy, every dialogue at 4 full-length turns: the worst case) about 30 CPU-seconds per step at maxCompletionLength
+ * 32; a format-tuned policy stops turns at the end token and skips zero-std groups, so 30 steps target ~10 minutes.
+ * Everything else keeps the paper's settings (dapo, group scaling, beta 0, Agent 2 refreshed every step).
+ */
+export const EMBEDDED_GRPO_PRESET: GrpoConfigInput = {
+  groupSize: 4,
+  batchScenarios: 4,
+  maxTurns: 4,
+  maxCompletionLength: 24,
+  maxSampleLength: 512,
+  microBatchBudget: 4096,
+  learningRate: 5e-5,
+  steps: 30,
+  checkpointEvery: 10,
+};
+
 /** Rollouts per step (batchScenarios * groupSize). */
 export function rolloutsPerStep(c: Pick<GrpoConfig, "batchScenarios" | "groupSize">): number {
   return c.batchScenarios * c.groupSize;
