@@ -179,3 +179,30 @@ export function fromHfConfig(json: unknown, file?: string): ModelConfig {
     throw err;
   }
 }
+
+/** Hugging Face tensor names and shapes ([out, in] for linear weights) of a model with this config. */
+export function hfTensorShapes(c: ModelConfig): Map<string, number[]> {
+  const hd = headDim(c);
+  const m = new Map<string, number[]>();
+  m.set("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}.`;
+    m.set(`${p}self_attn.q_proj.weight`, [c.numHeads * hd, c.hiddenSize]);
+    m.set(`${p}self_attn.k_proj.weight`, [c.numKvHeads * hd, c.hiddenSize]);
+    m.set(`${p}self_attn.v_proj.weight`, [c.numKvHeads * hd, c.hiddenSize]);
+    if (c.attentionBias) {
+      m.set(`${p}self_attn.q_proj.bias`, [c.numHeads * hd]);
+      m.set(`${p}self_attn.k_proj.bias`, [c.numKvHeads * hd]);
+      m.set(`${p}self_attn.v_proj.bias`, [c.numKvHeads * hd]);
+    }
+    m.set(`${p}self_attn.o_proj.weight`, [c.hiddenSize, c.numHeads * hd]);
+    m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, c.hiddenSize]);
+    m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, c.hiddenSize]);
+    m.set(`${p}mlp.down_proj.weight`, [c.hiddenSize, c.intermediateSize]);
+    m.set(`${p}input_layernorm.weight`, [c.hiddenSize]);
+    m.set(`${p}post_attention_layernorm.weight`, [c.hiddenSize]);
+  }
+  m.set("model.norm.weight", [c.hiddenSize]);
+  if (!c.tieEmbeddings) m.set("lm_head.weight", [c.vocabSize, c.hiddenSize]);
+  return m;
+}

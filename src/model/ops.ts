@@ -188,3 +188,21 @@ export function entropyFromLogits(logits: tf.Tensor2D): tf.Tensor1D {
 export function entropyFromLogProbs(logp: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor1D);
 }
+
+/** Columns [start, start+len) of a row-major [rows, cols] matrix, transposed to a fresh [len, rows] array. */
+export function transposeBlock(src: Float32Array, rows: number, cols: number, start: number, len: number): Float32Array {
+  const out = new Float32Array(len * rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols + start;
+    for (let j = 0; j < len; j++) out[j * rows + r] = src[o + j] as number;
+  }
+  return out;
+}
+
+/** Inverse of transposeBlock: writes src [len, rows] into columns [start, start+len) of dst [rows, cols]. */
+export function untransposeBlock(src: Float32Array, dst: Float32Array, rows: number, cols: number, start: number, len: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols + start;
+    for (let j = 0; j < len; j++) dst[o + j] = src[j * rows + r] as number;
+  }
+}

@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../core/errors";
 import { Rng } from "../core/rng";
-import { ModelConfig, headDim, validateModelConfig } from "./config";
+import { ModelConfig, headDim, hfTensorShapes, validateModelConfig } from "./config";
 import {
   attentionMaskValues,
   embedLookup,
@@ -16,6 +16,8 @@ import {
   rotateHalf,
   rotateHalfMatrix,
   silu,
+  transposeBlock,
+  untransposeBlock,
 } from "./ops";
 
 /**
@@ -394,38 +396,55 @@ export class Transformer {
    */
   exportHfTensors(): Map<string, HfTensor> {
     this.assertAlive();
+    const out = new Map<string, HfTensor>();
+    const data = new Map<tf.Variable, Float32Array>();
+    for (const piece of this.hfPieces()) {
+      const { name, v, start, len, linear } = piece;
+      if (!data.has(v)) data.set(v, v.dataSync() as Float32Array);
+      const src = data.get(v) as Float32Array;
+      const [rows, cols] = v.shape as number[];
+      out.set(name, linear
+        ? { shape: [len, rows as number], data: transposeBlock(src, rows as number, cols as number, start, len) }
+        : { shape: piece.shape, data: src.slice(start, start + len) });
+    }
+    return out;
+  }
+
+  /**
+   * Where each HF tensor lives: a column block [start, start+len) of an internal [in, out] matrix, transposed to
+   * HF's [out, in] (linear), or a contiguous range of a variable in the same layout (embedding, norms, biases).
+   */
+  private hfPieces(): Array<{ name: string; v: tf.Variable; start: number; len: number; linear: boolean; shape: number[] }> {
     const c = this.config;
     const hd = headDim(c);
-    const out = new Map<string, HfTensor>();
-    const read = (v: tf.Variable) => v.dataSync() as Float32Array;
-    out.set("model.embed_tokens.weight", { shape: [c.vocabSize, c.hiddenSize], data: Float32Array.from(read(this.embed)) });
+    const F = c.intermediateSize;
+    const d = c.hiddenSize;
+    const shapes = hfTensorShapes(c);
+    const pieces: Array<{ name: string; v: tf.Variable; start: number; len: number; linear: boolean; shape: number[] }> = [];
+    const add = (name: string, v: tf.Variable, start: number, len: number, linear: boolean) =>
+      pieces.push({ name, v, start, len, linear, shape: shapes.get(name) as number[] });
+    add("model.embed_tokens.weight", this.embed, 0, c.vocabSize * d, false);
     this.layers.forEach((l, i) => {
       const p = `model.layers.${i}.`;
-      const qkv = read(l.wqkv);
-      const cols = (l.wqkv.shape[1] as number);
       const spans: Array<[string, number, number]> = [
         ["q", 0, c.numHeads * hd],
         ["k", c.numHeads * hd, c.numKvHeads * hd],
         ["v", (c.numHeads + c.numKvHeads) * hd, c.numKvHeads * hd],
       ];
       for (const [n, start, len] of spans) {
-        out.set(`${p}self_attn.${n}_proj.weight`, { shape: [len, c.hiddenSize], data: transposeBlock(qkv, c.hiddenSize, cols, start, len) });
-        if (l.bqkv !== null) out.set(`${p}self_attn.${n}_proj.bias`, { shape: [len], data: read(l.bqkv).slice(start, start + len) });
+        add(`${p}self_attn.${n}_proj.weight`, l.wqkv, start, len, true);
+        if (l.bqkv !== null) add(`${p}self_attn.${n}_proj.bias`, l.bqkv, start, len, false);
       }
-      out.set(`${p}self_attn.o_proj.weight`, { shape: [c.hiddenSize, c.numHeads * hd], data: transposeBlock(read(l.wo), c.numHeads * hd, c.hiddenSize, 0, c.hiddenSize) });
-      const gu = read(l.wgu);
-      const F = c.intermediateSize;
-      out.set(`${p}mlp.gate_proj.weight`, { shape: [F, c.hiddenSize], data: transposeBlock(gu, c.hiddenSize, 2 * F, 0, F) });
-      out.set(`${p}mlp.up_proj.weight`, { shape: [F, c.hiddenSize], data: transposeBlock(gu, c.hiddenSize, 2 * F, F, F) });
-      out.set(`${p}mlp.down_proj.weight`, { shape: [c.hiddenSize, F], data: transposeBlock(read(l.wdown), F, c.hiddenSize, 0, c.hiddenSize) });
-      out.set(`${p}input_layernorm.weight`, { shape: [c.hiddenSize], data: Float32Array.from(read(l.inNorm)) });
-      out.set(`${p}post_attention_layernorm.weight`, { shape: [c.hiddenSize], data: Float32Array.from(read(l.postNorm)) });
+      add(`${p}self_attn.o_proj.weight`, l.wo, 0, d, true);
+      add(`${p}mlp.gate_proj.weight`, l.wgu, 0, F, true);
+      add(`${p}mlp.up_proj.weight`, l.wgu, F, F, true);
+      add(`${p}mlp.down_proj.weight`, l.wdown, 0, d, true);
+      add(`${p}input_layernorm.weight`, l.inNorm, 0, d, false);
+      add(`${p}post_attention_layernorm.weight`, l.postNorm, 0, d, false);
     });
-    out.set("model.norm.weight", { shape: [c.hiddenSize], data: Float32Array.from(read(this.finalNorm)) });
-    if (this.lmHead !== null) {
-      out.set("lm_head.weight", { shape: [c.vocabSize, c.hiddenSize], data: transposeBlock(read(this.lmHead), c.hiddenSize, c.vocabSize, 0, c.vocabSize) });
-    }
-    return out;
+    add("model.norm.weight", this.finalNorm, 0, d, false);
+    if (this.lmHead !== null) add("lm_head.weight", this.lmHead, 0, c.vocabSize, true);
+    return pieces;
   }
 
   /**
@@ -455,79 +474,25 @@ export class Transformer {
       if (badShape.length) parts.push(`wrong shape: ${badShape.join(", ")}`);
       throw new InputError(`weights do not match the model config (${parts.join("; ")})`, { file: source });
     }
-    const c = this.config;
-    const hd = headDim(c);
-    const get = (n: string) => (tensors.get(n) as HfTensor).data;
-    const assign = (v: tf.Variable, data: Float32Array) => {
-      const t = tf.tensor(data, v.shape);
+    const buffers = new Map<tf.Variable, Float32Array>();
+    for (const { name, v, start, len, linear } of this.hfPieces()) {
+      if (!buffers.has(v)) buffers.set(v, new Float32Array(v.size));
+      const buf = buffers.get(v) as Float32Array;
+      const src = (tensors.get(name) as HfTensor).data;
+      const [rows, cols] = v.shape as number[];
+      if (linear) untransposeBlock(src, buf, rows as number, cols as number, start, len);
+      else buf.set(src, start);
+    }
+    for (const [v, buf] of buffers) {
+      const t = tf.tensor(buf, v.shape);
       v.assign(t);
       t.dispose();
-    };
-    assign(this.embed, get("model.embed_tokens.weight"));
-    this.layers.forEach((l, i) => {
-      const p = `model.layers.${i}.`;
-      const cols = l.wqkv.shape[1] as number;
-      const qkv = new Float32Array(c.hiddenSize * cols);
-      const spans: Array<[string, number, number]> = [
-        ["q", 0, c.numHeads * hd],
-        ["k", c.numHeads * hd, c.numKvHeads * hd],
-        ["v", (c.numHeads + c.numKvHeads) * hd, c.numKvHeads * hd],
-      ];
-      for (const [n, start, len] of spans) untransposeBlock(get(`${p}self_attn.${n}_proj.weight`), qkv, c.hiddenSize, cols, start, len);
-      assign(l.wqkv, qkv);
-      if (l.bqkv !== null) {
-        const b = new Float32Array(cols);
-        for (const [n, start] of spans) b.set(get(`${p}self_attn.${n}_proj.bias`), start);
-        assign(l.bqkv, b);
-      }
-      const wo = new Float32Array(c.numHeads * hd * c.hiddenSize);
-      untransposeBlock(get(`${p}self_attn.o_proj.weight`), wo, c.numHeads * hd, c.hiddenSize, 0, c.hiddenSize);
-      assign(l.wo, wo);
-      const F = c.intermediateSize;
-      const gu = new Float32Array(c.hiddenSize * 2 * F);
-      untransposeBlock(get(`${p}mlp.gate_proj.weight`), gu, c.hiddenSize, 2 * F, 0, F);
-      untransposeBlock(get(`${p}mlp.up_proj.weight`), gu, c.hiddenSize, 2 * F, F, F);
-      assign(l.wgu, gu);
-      const wd = new Float32Array(F * c.hiddenSize);
-      untransposeBlock(get(`${p}mlp.down_proj.weight`), wd, F, c.hiddenSize, 0, c.hiddenSize);
-      assign(l.wdown, wd);
-      assign(l.inNorm, get(`${p}input_layernorm.weight`));
-      assign(l.postNorm, get(`${p}post_attention_layernorm.weight`));
-    });
-    assign(this.finalNorm, get("model.norm.weight"));
-    if (this.lmHead !== null) {
-      const w = new Float32Array(c.hiddenSize * c.vocabSize);
-      untransposeBlock(get("lm_head.weight"), w, c.hiddenSize, c.vocabSize, 0, c.vocabSize);
-      assign(this.lmHead, w);
     }
   }
 
-  /** Expected HF names and shapes for this config. */
+  /** Expected HF names and shapes for this config (see hfTensorShapes). */
   exportShapes(): Map<string, number[]> {
-    const c = this.config;
-    const hd = headDim(c);
-    const m = new Map<string, number[]>();
-    m.set("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]);
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}.`;
-      m.set(`${p}self_attn.q_proj.weight`, [c.numHeads * hd, c.hiddenSize]);
-      m.set(`${p}self_attn.k_proj.weight`, [c.numKvHeads * hd, c.hiddenSize]);
-      m.set(`${p}self_attn.v_proj.weight`, [c.numKvHeads * hd, c.hiddenSize]);
-      if (c.attentionBias) {
-        m.set(`${p}self_attn.q_proj.bias`, [c.numHeads * hd]);
-        m.set(`${p}self_attn.k_proj.bias`, [c.numKvHeads * hd]);
-        m.set(`${p}self_attn.v_proj.bias`, [c.numKvHeads * hd]);
-      }
-      m.set(`${p}self_attn.o_proj.weight`, [c.hiddenSize, c.numHeads * hd]);
-      m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, c.hiddenSize]);
-      m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, c.hiddenSize]);
-      m.set(`${p}mlp.down_proj.weight`, [c.hiddenSize, c.intermediateSize]);
-      m.set(`${p}input_layernorm.weight`, [c.hiddenSize]);
-      m.set(`${p}post_attention_layernorm.weight`, [c.hiddenSize]);
-    }
-    m.set("model.norm.weight", [c.hiddenSize]);
-    if (!c.tieEmbeddings) m.set("lm_head.weight", [c.vocabSize, c.hiddenSize]);
-    return m;
+    return hfTensorShapes(this.config);
   }
 
   /** Copies every weight from a model with the same config (e.g. refreshing the frozen Agent 2). */
@@ -569,23 +534,5 @@ export class Transformer {
 
   private assertAlive(): void {
     if (this.disposed) throw new Error("Transformer used after dispose()");
-  }
-}
-
-/** Columns [start, start+len) of a row-major [rows, cols] matrix, transposed to a fresh [len, rows] array. */
-function transposeBlock(src: Float32Array, rows: number, cols: number, start: number, len: number): Float32Array {
-  const out = new Float32Array(len * rows);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols + start;
-    for (let j = 0; j < len; j++) out[j * rows + r] = src[o + j] as number;
-  }
-  return out;
-}
-
-/** Inverse of transposeBlock: writes src [len, rows] into columns [start, start+len) of dst [rows, cols]. */
-function untransposeBlock(src: Float32Array, dst: Float32Array, rows: number, cols: number, start: number, len: number): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols + start;
-    for (let j = 0; j < len; j++) dst[o + j] = src[j * rows + r] as number;
   }
 }
