@@ -173,6 +173,11 @@ async function activate(name: BackendName, forced: boolean, wasmThreads: number)
     return null;
   }
   await tf.ready();
+  if (name === "cpu") {
+    // The cpu backend prints a "install tfjs-node" banner on first use; parley logs its own backend line instead.
+    const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
+    if (cpu !== null && cpu.firstUse === true) cpu.firstUse = false;
+  }
   let simd = false;
   let threads = 1;
   if (name === "wasm") {
