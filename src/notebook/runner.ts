@@ -25,6 +25,8 @@ export interface RunNotebooksOptions {
   cwd?: string;
   /** Kernel name (default: the notebook's kernelspec metadata, else "tslab"). */
   kernel?: string;
+  /** Also export each executed copy to HTML next to it (nbconvert; figures show as their PNG). */
+  html?: boolean;
   /** Go on with the next notebook after a failure (default false: stop and throw). */
   continueOnError?: boolean;
   /** Called before each notebook and with each result (for progress lines). */
@@ -53,6 +55,8 @@ export interface NotebookResult {
   seconds: number;
   /** [cell index, seconds] per executed code cell. */
   cellSeconds: Array<[number, number]>;
+  /** The HTML export, when asked for (and the export worked). */
+  html?: string;
   /** Number of output strings in which a secret was masked. */
   redactions: number;
   failure?: NotebookFailure;
@@ -149,6 +153,7 @@ export async function runNotebook(
       cellSeconds: status.cellSeconds,
       redactions,
     };
+    if (options.html) result.html = (await exportHtml(output, env)) ?? undefined;
     if (!status.ok) {
       const cell = status.cell !== null ? clean.cells[status.cell] : undefined;
       const detail = cell ? cellOutputText(cell) : "";
@@ -167,6 +172,19 @@ export async function runNotebook(
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** nbconvert --to html next to the notebook; returns the HTML path, or null (with a warning) when it fails. */
+async function exportHtml(notebook: string, env: Record<string, string>): Promise<string | null> {
+  const html = notebook.replace(/\.ipynb$/, "") + ".html";
+  const r = await runProcess(jupyterPython(), ["-m", "jupyter", "nbconvert", "--to", "html", notebook, "--output", path.basename(html)], {
+    env,
+    cwd: path.dirname(notebook),
+    limitMs: 120_000,
+  });
+  if (r.code === 0 && fs.existsSync(html)) return html;
+  console.error(`warning: HTML export of ${notebook} failed: ${tail(r.stderr, 5)}`);
+  return null;
 }
 
 /** One paragraph naming the notebook, the cell and the error, plus where the partial output is. */

@@ -65,6 +65,7 @@ test("kernel env: extras arrive, credentials only when asked; key-like strings a
     ]);
     const r = await runNotebook(nb, {
       runDir: path.join(dir, "run3"),
+      html: true,
       env: { PARLEY_CONFIG: "/tmp/tiny.json" },
       passSecrets: ["PARLEY_TEST_TOKEN"],
       timeoutS: 60,
@@ -78,6 +79,11 @@ test("kernel env: extras arrive, credentials only when asked; key-like strings a
     assert.equal(r.redactions, 2);
     assert.doesNotMatch(fs.readFileSync(r.output, "utf8"), /t0ken-value-43|s3cr3t/);
     assert.doesNotMatch(JSON.stringify(out.cells.map((c) => c.outputs ?? [])), /sk-abcdef/);
+    // the HTML export is made from the scrubbed copy
+    assert.equal(r.html, path.join(dir, "run3", "env.html"));
+    const html = fs.readFileSync(r.html!, "utf8");
+    assert.match(html, /key=absent/);
+    assert.doesNotMatch(html, /t0ken-value-43/);
   } finally {
     delete process.env.PARLEY_TEST_API_KEY;
     delete process.env.PARLEY_TEST_TOKEN;

@@ -14,6 +14,7 @@ const USAGE = `usage: parley notebooks [options] [names...]
   --config FILE         passed to the notebooks as PARLEY_CONFIG (an absolute path), e.g. a tiny config
   --run-dir DIR         where the executed copies go (default runs/<date>-notebooks)
   --timeout S           limit per notebook in seconds (default 1800)
+  --html                also export each executed notebook to HTML (figures as PNG, tables as HTML)
   --keep-going          run the remaining notebooks after a failure
   --pass-env NAME       pass this credential variable (e.g. OPENAI_API_KEY) to the kernels (repeatable)
   -h, --help`;
@@ -56,6 +57,7 @@ export const command: Command = {
         "run-dir": { type: "string" },
         timeout: { type: "string" },
         "keep-going": { type: "boolean" },
+        html: { type: "boolean" },
         "pass-env": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -86,6 +88,7 @@ export const command: Command = {
       env,
       timeoutS,
       passSecrets: values["pass-env"],
+      html: values.html ?? false,
       // stop after the first failure unless --keep-going (later notebooks may build on earlier ones)
       continueOnError: values["keep-going"] ?? false,
       onStart: (nb) => process.stdout.write(`  ${path.basename(nb)} ... `),
