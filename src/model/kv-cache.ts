@@ -16,10 +16,18 @@ export class KvCache {
   /** Per row: rotary position of the next valid token. */
   private readonly nextPos: number[];
 
-  constructor(readonly batch: number) {
+  private batchSize: number;
+
+  constructor(batch: number) {
     if (!Number.isInteger(batch) || batch <= 0) throw new InputError(`batch must be a positive integer, got ${batch}`, { field: "batch" });
+    this.batchSize = batch;
     this.valid = Array.from({ length: batch }, () => []);
     this.nextPos = new Array<number>(batch).fill(0);
+  }
+
+  /** Current number of rows. */
+  get batch(): number {
+    return this.batchSize;
   }
 
   /** Number of cached key positions (including padding), the same for every row. */
@@ -81,6 +89,30 @@ export class KvCache {
   extendLastLogits(model: Transformer, ids: number[][], mask?: number[][]): Float32Array {
     const hidden = this.extend(model, ids, mask);
     return lastLogits(model, hidden, true);
+  }
+
+  /**
+   * Keeps only the given rows (in the given order), e.g. to drop finished rows from a decoding batch. The cache's
+   * batch size becomes rows.length.
+   */
+  selectRows(rows: number[]): void {
+    if (rows.length === 0 || rows.some((r) => !Number.isInteger(r) || r < 0 || r >= this.batch)) {
+      throw new InputError(`rows must be non-empty indices in [0, ${this.batch})`, { field: "rows" });
+    }
+    if (this.kv !== null) {
+      const idx = tf.tensor1d(rows, "int32");
+      const next = this.kv.map((l) => ({ k: tf.gather(l.k, idx) as tf.Tensor4D, v: tf.gather(l.v, idx) as tf.Tensor4D }));
+      idx.dispose();
+      this.disposeKv();
+      this.kv = next;
+    }
+    const valid = rows.map((r) => (this.valid[r] as number[]).slice());
+    const pos = rows.map((r) => this.nextPos[r] as number);
+    this.valid.length = 0;
+    this.valid.push(...valid);
+    this.nextPos.length = 0;
+    this.nextPos.push(...pos);
+    this.batchSize = rows.length;
   }
 
   private disposeKv(): void {

@@ -152,14 +152,17 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
   const rowLen = prompts.map((p) => p.length);
   const useCache = opts.useKvCache ?? true;
   const cache = useCache ? new KvCache(B) : null;
+  // rowOf[j] = the prompt index held by row j of the (possibly compacted) cache batch.
+  let rowOf = prompts.map((_, i) => i);
   try {
     let logits = cache !== null ? cache.extendLastLogits(model, ids, mask) : fullLastLogits(model, ids, mask);
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const next = new Array<number>(B).fill(0);
-      for (let b = 0; b < B; b++) {
+      for (let j = 0; j < rowOf.length; j++) {
+        const b = rowOf[j] as number;
         if (done[b]) continue;
         const r = results[b] as SampleResult;
-        const s = sampleFromLogits(logits.subarray(b * V, (b + 1) * V), opts.temperature, opts.topP, rngs[b] as Rng);
+        const s = sampleFromLogits(logits.subarray(j * V, (j + 1) * V), opts.temperature, opts.topP, rngs[b] as Rng);
         r.tokens.push(s.id);
         r.logprobs.push(s.logprob);
         r.rawLogprobs.push(s.rawLogprob);
@@ -181,7 +184,15 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
         }
       }
       if (done.every(Boolean)) break;
-      if (cache !== null) logits = cache.extendLastLogits(model, next.map((t) => [t]));
+      if (cache !== null) {
+        // Drop finished rows once they are a quarter of the batch (a gather per layer; saves their decode compute).
+        const live = rowOf.filter((b) => !done[b]);
+        if (live.length <= (rowOf.length * 3) / 4) {
+          cache.selectRows(rowOf.flatMap((b, j) => (done[b] ? [] : [j])));
+          rowOf = live;
+        }
+        logits = cache.extendLastLogits(model, rowOf.map((b) => [next[b] as number]));
+      }
       else {
         ids.forEach((row, b) => row.push(next[b] as number));
         mask.forEach((row) => row.push(1));

@@ -92,6 +92,36 @@ test("greedy ragged batch equals each prompt generated alone; no-cache decoding 
   });
   const noCache = generate(m, prompts, { ...opts, useKvCache: false });
   assert.deepEqual(noCache.map((r) => r.tokens), batch.map((r) => r.tokens));
+  // Rows that stop early are dropped from the decoding batch; the others continue unchanged.
+  const stop = batch[1]!.tokens[2]!;
+  const withStop = generate(m, [...prompts, [8, 8]], { ...opts, stopTokenIds: [stop] });
+  [...prompts, [8, 8]].forEach((p, i) => {
+    const alone = generate(m, [p], { ...opts, stopTokenIds: [stop] })[0]!;
+    assert.deepEqual(withStop[i]!.tokens, alone.tokens, `row ${i} with stop`);
+    assert.equal(withStop[i]!.finishReason, alone.finishReason);
+  });
+  assert.ok(withStop.some((r) => r.finishReason === "stop") && withStop.some((r) => r.tokens.length === 16));
+  m.dispose();
+});
+
+test("KvCache.selectRows keeps the chosen rows' state exactly", () => {
+  const m = perturbedModel(QWEN2_TIED, 14);
+  const rows = [[1, 2, 3], [0, 4, 5], [6, 7, 8]];
+  const mask = [[1, 1, 1], [0, 1, 1], [1, 1, 1]];
+  const all = new KvCache(3);
+  all.extend(m, rows, mask).dispose();
+  const full = all.extendLastLogits(m, [[9], [10], [11]]);
+  const sub = new KvCache(3);
+  sub.extend(m, rows, mask).dispose();
+  sub.selectRows([2, 1]);
+  assert.equal(sub.batch, 2);
+  assert.deepEqual(sub.positions(), [3, 2]);
+  const part = sub.extendLastLogits(m, [[11], [10]]);
+  assert.ok(maxAbsDiff(part.subarray(0, 37), full.subarray(74, 111)) < 1e-5);
+  assert.ok(maxAbsDiff(part.subarray(37, 74), full.subarray(37, 74)) < 1e-5);
+  assert.throws(() => sub.selectRows([2]), InputError);
+  all.dispose();
+  sub.dispose();
   m.dispose();
 });
 
