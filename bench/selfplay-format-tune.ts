@@ -27,6 +27,7 @@ async function main(): Promise<void> {
       lr: { type: "string", default: "0.002" },
       out: { type: "string", default: "runs/format-tune" },
       eval: { type: "string", default: "40" },
+      batch: { type: "string", default: "16" },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });
@@ -55,9 +56,9 @@ async function main(): Promise<void> {
   };
   const t0 = Date.now();
   formatTune(model, examples, {
-    steps: 100000, batchSize: 16, lr: Number(values.lr), warmupSteps: 20, seed: 3, timeBudgetSeconds: Number(values.minutes) * 60,
+    steps: 100000, batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, timeBudgetSeconds: Number(values.minutes) * 60,
     onStep: (r) => {
-      if (r.step % 10 === 0) console.log(`step ${r.step} nll ${r.nll.toFixed(3)} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
+      if (r.step % 10 === 0 || r.step <= 2) console.log(`step ${r.step} nll ${r.nll.toFixed(3)} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
     },
   });
   console.log(`format tuning took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
