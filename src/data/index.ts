@@ -9,3 +9,4 @@ export * from "./dedup";
 export * from "./dataset";
 export * from "./llm-synth";
 export * from "./fake-synth";
+export * from "./render";

@@ -8,6 +8,7 @@ import { generateOfflineDataset, writeOfflineDataset, PAPER_COUNTS } from "../..
 import { synthesizeWithLlm } from "../../data/llm-synth";
 import { LlmClient } from "../../llm/client";
 import { Progress } from "../../core/progress";
+import { InputError } from "../../core/errors";
 import { SPLITS, type Split } from "../../data/schema";
 
 const USAGE = `usage:
@@ -22,7 +23,7 @@ const USAGE = `usage:
 const int = (v: string | undefined, name: string, dflt: number): number => {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
+  if (!Number.isFinite(n)) throw new InputError(`must be a number, got "${v}"`, { field: `--${name}` });
   return n;
 };
 
