@@ -1,5 +1,7 @@
 // The self-play stage barrel: embedded negotiation language, prompts, protocol, episodes, judges, scripted negotiators.
 // local-policy.ts (the tfjs policy adapter) is exported here too; it reaches tfjs only through src/model.
+// The ChatModel interface and its network / function implementations live in src/llm/chat-model.ts (owned here).
+export * from "../llm/chat-model";
 export * from "./language";
 export * from "./prompts";
 export * from "./agreement";
