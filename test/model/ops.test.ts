@@ -56,7 +56,7 @@ test("embedLookup gradient equals tf.gather's; rmsNorm and silu match their form
   assert.deepEqual(g1.arraySync(), g2.arraySync());
   assert.deepEqual(g1.arraySync(), [[0, 1], [0, 0], [3, 2]]);
   const x = tf.tensor2d([[3, 4]]);
-  const y = rmsNorm(x, tf.tensor1d([1, 2]), 0).arraySync()[0]!;
+  const y = (rmsNorm(x, tf.tensor1d([1, 2]), 0).arraySync() as number[][])[0]!;
   const rms = Math.sqrt(12.5);
   assert.ok(Math.abs(y[0]! - 3 / rms) < 1e-6 && Math.abs(y[1]! - 8 / rms) < 1e-6);
   assert.ok(Math.abs(silu(tf.scalar(2)).dataSync()[0]! - 2 / (1 + Math.exp(-2))) < 1e-6);
