@@ -16,7 +16,7 @@ import { LlmClient } from "../../llm/client";
 import { LocalPolicyChatModel } from "../../selfplay/local-policy";
 import { LlmCaJudge, OracleCaJudge, type CaJudge } from "../../reward/judges";
 import { loadRubric } from "../../reward/rubric";
-import { GrpoConfigSchema, type GrpoConfigInput } from "../../train/grpo-config";
+import { EMBEDDED_GRPO_PRESET, GrpoConfigSchema, type GrpoConfigInput } from "../../train/grpo-config";
 import { caJudgeRewarder } from "../../train/rollout-reward";
 import { RunCheckpoints } from "../../train/grpo-checkpoints";
 import { trainGrpo, type TrainResult } from "../../train/trainer";
@@ -28,6 +28,8 @@ const USAGE = `usage: parley train --init DIR [--config FILE] [--mode multi|sing
   --config FILE      JSON with GrpoConfig fields (see src/train/grpo-config.ts: groupSize, batchScenarios, loss,
                      scaleRewards, epsilonLow/High, beta, mu, learningRate, ...); flags below override it
   --mode M           multi (self-play negotiation, default) or single (single-agent baseline on direct answers)
+  --preset P         embedded (default: small groups/dialogues sized for ~10 min on 2 CPU cores, EMBEDDED_GRPO_PRESET)
+                     or paper (G 8, 16 scenarios per step, 7 turns); the config file and flags override it
   --steps N          GRPO steps
   --run-dir DIR      run folder (default runs/<date>-grpo or runs/<date>-single)
   --resume           continue the run in --run-dir from its newest checkpoint (reuses its config.json and --init)
@@ -74,7 +76,7 @@ export const command: Command = {
     const { values } = parseArgs({
       args: argv,
       options: {
-        init: { type: "string" }, config: { type: "string" }, mode: { type: "string" }, steps: { type: "string" },
+        init: { type: "string" }, config: { type: "string" }, mode: { type: "string" }, steps: { type: "string" }, preset: { type: "string" },
         "run-dir": { type: "string" }, resume: { type: "boolean" }, scenarios: { type: "string" }, "data-seed": { type: "string" },
         judge: { type: "string" }, "base-url": { type: "string" }, model: { type: "string" }, "self-reward": { type: "boolean" },
         seed: { type: "string" }, backend: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
@@ -99,7 +101,9 @@ export const command: Command = {
       console.error("parley train: --init is required (the starting policy checkpoint)\n\n" + USAGE);
       return 2;
     }
-    let grpo: GrpoConfigInput = { ...(rc?.grpo ?? {}) };
+    const preset = values.preset ?? "embedded";
+    if (preset !== "embedded" && preset !== "paper") throw new ConfigError("preset", `must be embedded or paper, got "${preset}"`);
+    let grpo: GrpoConfigInput = rc ? { ...rc.grpo } : { ...(preset === "embedded" ? EMBEDDED_GRPO_PRESET : {}) };
     if (values.config) {
       const raw = readJsonFile(values.config);
       const parsed = GrpoConfigSchema.partial().safeParse(raw);
