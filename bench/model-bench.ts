@@ -61,7 +61,7 @@ async function worker(backend: BackendName, steps: number, shapes: Shapes, noCac
     value.dispose();
     tf.dispose(Object.values(grads));
   };
-  trainStep(); // warm-up (kernel setup, wasm heap growth)
+  if (backend !== "cpu") trainStep(); // warm-up (kernel setup, wasm heap growth); the cpu backend is too slow to spare one
   const times: number[] = [];
   for (let s = 0; s < steps; s++) {
     const t0 = performance.now();
@@ -89,7 +89,7 @@ async function worker(backend: BackendName, steps: number, shapes: Shapes, noCac
     prof = { kernels: p.kernels.length, topMs: top(tot, 12), matMulShapes: top(mm, 8) };
   }
   const fwd: number[] = [];
-  for (let s = 0; s < Math.max(2, Math.ceil(steps / 2)); s++) {
+  for (let s = 0; s < (backend === "cpu" ? 1 : Math.max(2, Math.ceil(steps / 2))); s++) {
     const t0 = performance.now();
     const lp = model.tokenLogProbs(ids);
     lp.dataSync();
@@ -103,7 +103,7 @@ async function worker(backend: BackendName, steps: number, shapes: Shapes, noCac
     const secs = (performance.now() - t0) / 1000;
     return out.reduce((a, r) => a + r.tokens.length, 0) / secs;
   };
-  sample(8, true);
+  if (backend !== "cpu") sample(8, true);
   const kv = sample(shapes.sampleTokens, true);
   const noCache = noCacheTokens > 0 ? sample(noCacheTokens, false) : NaN;
   const res: WorkerResult = {
@@ -171,15 +171,15 @@ async function main(): Promise<void> {
   const quick = values.quick ?? false;
   const shapes: Shapes = { vocab: 2048, batch: 8, seq: 128, sampleBatch: 8, sampleTokens: quick ? 64 : 256 };
   const steps = Number(values.steps ?? (quick ? 3 : 10));
-  const cpuSteps = Number(values["cpu-steps"] ?? (quick ? 1 : 2));
+  const cpuSteps = Number(values["cpu-steps"] ?? 1);
   if (values.worker) {
     const b = values.worker as BackendName;
     const isCpu = b === "cpu";
     const res = await worker(
       b,
       isCpu ? cpuSteps : steps,
-      isCpu ? { ...shapes, sampleTokens: quick ? 8 : 32 } : shapes,
-      isCpu ? (quick ? 4 : 16) : shapes.sampleTokens,
+      isCpu ? { ...shapes, sampleTokens: quick ? 8 : 16 } : shapes,
+      isCpu ? (quick ? 4 : 8) : shapes.sampleTokens,
       !(values["no-profile"] ?? false) && !isCpu,
     );
     process.stdout.write("RESULT " + JSON.stringify(res) + "\n");
