@@ -10,3 +10,5 @@ export * from "./reward";
 export * from "./reward-model";
 export * from "./selfplay";
 export * from "./data";
+export * from "./eval";
+export * from "./pipeline";

@@ -126,3 +126,33 @@ export async function writeReport(file: string, input: ReportInput, launch: Laun
   writeFileAtomic(file, buildReportHtml(input, rendered));
   return file;
 }
+
+/**
+ * Plain sentences comparing a run with the paper's reported pattern (PAPER-NOTES §1.9): CA about equal to the
+ * single-agent model, conflict-resolution win rate 57-73%, rounds ~2.3 -> 1.9, agreement 91% -> 97%.
+ */
+export function paperComparison(r: EvalResults): string[] {
+  const out: string[] = [];
+  const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : "n/a");
+  const rate = (suite: "ca_conflict" | "conflict", sys: string, base: string) =>
+    r.decodings.map((d) => {
+      const row = d.pairwise.find((p) => p.suite === suite && p.system === sys && p.baseline === base);
+      const pooled = row ? row.repeats.flatMap((x) => x.outcomes) : [];
+      const c = pooled.filter((o) => o === "first" || o === "second" || o === "tie");
+      const w = c.length ? (c.filter((o) => o === "first").length + c.filter((o) => o === "tie").length / 2) / c.length : NaN;
+      return `${d.decoding} ${pct(w)}`;
+    });
+  for (const cmp of r.comparisons) {
+    out.push(`${cmp.system} vs ${cmp.baseline}: CA win rate on conflict tasks ${rate("ca_conflict", cmp.system, cmp.baseline).join(", ")} (paper, multi vs single: 49.1% greedy, 51.4% sampled); conflict-resolution win rate ${rate("conflict", cmp.system, cmp.baseline).join(", ")} (paper: 57.1-63.0% vs base, 67.7-72.8% vs single).`);
+  }
+  for (const d of r.decodings) {
+    const parts = d.systems.map((s) => {
+      const ag = s.repeats.map((x) => x.metrics.agreementRate);
+      const ro = s.repeats.map((x) => x.metrics.meanRounds).filter(Number.isFinite);
+      const m = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+      return `${s.name}: agreement ${pct(m(ag))}, rounds ${ro.length ? m(ro).toFixed(2) : "n/a"}`;
+    });
+    out.push(`${d.decoding}: ${parts.join("; ")} (paper: agreement 91% -> 97%, rounds about 2.3 -> 1.9).`);
+  }
+  return out;
+}

@@ -36,8 +36,10 @@ export const DECODINGS: Record<Decoding, DecodingSettings> = {
 
 export interface EvalOptions {
   seed: number;
-  /** Name of the system the pairwise win rates compare against. */
+  /** Name of the system the pairwise win rates compare against (by default every other system vs it). */
   baseline: string;
+  /** Explicit pairwise comparisons (system vs baseline), e.g. multi vs single and multi vs base as in the paper. */
+  comparisons?: Array<{ system: string; baseline: string }>;
   decodings: Decoding[];
   /** Repeated evaluation runs per decoding (paper: 3). Greedy local decoding is deterministic, so 1 suffices there. */
   repeats: Partial<Record<Decoding, number>>;
@@ -86,6 +88,7 @@ export interface EvalResults {
   seed: number;
   baseline: string;
   systems: string[];
+  comparisons: Array<{ system: string; baseline: string }>;
   conflictTasks: number;
   openQuestions: number;
   decodings: DecodingResult[];
@@ -162,7 +165,11 @@ export async function runEvaluation(
   data: { conflict: readonly Scenario[]; open: readonly OpenQuestion[] },
   options: EvalOptions,
 ): Promise<EvalResults> {
-  if (!systems.some((s) => s.name === options.baseline)) throw new RangeError(`baseline "${options.baseline}" is not one of the systems (${systems.map((s) => s.name).join(", ")})`);
+  const names = new Set(systems.map((s) => s.name));
+  const comparisons = options.comparisons ?? systems.filter((s) => s.name !== options.baseline).map((s) => ({ system: s.name, baseline: options.baseline }));
+  for (const c of [{ system: options.baseline, baseline: options.baseline }, ...comparisons]) {
+    for (const n of [c.system, c.baseline]) if (!names.has(n)) throw new RangeError(`"${n}" is not one of the systems (${[...names].join(", ")})`);
+  }
   const judges: { ca: PairwiseJudge; conflict: PairwiseJudge; open?: PairwiseJudge } = options.pairwise ?? oraclePairwiseJudges();
   const byId = new Map(data.conflict.map((s) => [s.id, s]));
   const repeatsOf = (d: Decoding) => Math.max(1, options.repeats[d] ?? 1);
@@ -218,10 +225,9 @@ export async function runEvaluation(
       sysRows.push({ name: sys.name, repeats });
     }
     const pairwise: PairwiseRow[] = [];
-    const base = eps.get(options.baseline)!;
-    for (const sys of systems) {
-      if (sys.name === options.baseline) continue;
-      const mine = eps.get(sys.name)!;
+    for (const cmp of comparisons) {
+      const mine = eps.get(cmp.system)!;
+      const base = eps.get(cmp.baseline)!;
       for (const kind of ["ca", "conflict"] as const) {
         const judge = kind === "ca" ? judges.ca : judges.conflict;
         const oracle = isOracle(judge);
@@ -231,21 +237,21 @@ export async function runEvaluation(
           const outcomes = await judgePairs(judge, inputs);
           repeats.push({ repeat: r, summary: winRate(outcomes), outcomes });
         }
-        pairwise.push({ suite: kind === "ca" ? "ca_conflict" : "conflict", system: sys.name, baseline: options.baseline, judge: judge.name, repeats });
+        pairwise.push({ suite: kind === "ca" ? "ca_conflict" : "conflict", system: cmp.system, baseline: cmp.baseline, judge: judge.name, repeats });
       }
       if (judges.open && data.open.length) {
-        const mineA = openAnswers.get(sys.name)!;
-        const baseA = openAnswers.get(options.baseline)!;
+        const mineA = openAnswers.get(cmp.system)!;
+        const baseA = openAnswers.get(cmp.baseline)!;
         const repeats: PairwiseRepeat[] = [];
         for (let r = 0; r < mineA.length; r++) {
           const inputs = data.open.map((q, i) => ({ scenario: openQuestionScenario(q), first: mineA[r]![i]!, second: baseA[r]![i]! }));
           const outcomes = await judgePairs(judges.open, inputs);
           repeats.push({ repeat: r, summary: winRate(outcomes), outcomes });
         }
-        pairwise.push({ suite: "ca_open", system: sys.name, baseline: options.baseline, judge: judges.open.name, repeats });
+        pairwise.push({ suite: "ca_open", system: cmp.system, baseline: cmp.baseline, judge: judges.open.name, repeats });
       } else {
         pairwise.push({
-          suite: "ca_open", system: sys.name, baseline: options.baseline, judge: "none", repeats: [],
+          suite: "ca_open", system: cmp.system, baseline: cmp.baseline, judge: "none", repeats: [],
           unavailable: "n/a (open questions have no structured ground truth; needs an LLM pairwise judge)",
         });
       }
@@ -264,6 +270,7 @@ export async function runEvaluation(
     seed: options.seed,
     baseline: options.baseline,
     systems: systems.map((s) => s.name),
+    comparisons,
     conflictTasks: data.conflict.length,
     openQuestions: data.open.length,
     decodings,

@@ -47,12 +47,11 @@ export function pairwiseStats(row: PairwiseRow, o: { seed: number; resamples?: n
 function winRateTable(res: EvalResults, suites: PairwiseSuite[], o: EvalTableOptions): Row[] {
   const seed = o.seed ?? res.seed;
   const rows: Row[] = [];
-  const systems = res.systems.filter((s) => s !== res.baseline);
   for (const suite of suites) {
-    for (const sys of systems) {
-      const row: Row = { comparison: `${sys} vs ${res.baseline}`, "eval set": SUITE_LABEL[suite] };
+    for (const cmp of res.comparisons) {
+      const row: Row = { comparison: `${cmp.system} vs ${cmp.baseline}`, "eval set": SUITE_LABEL[suite] };
       for (const d of res.decodings) {
-        const pr = d.pairwise.find((p) => p.suite === suite && p.system === sys);
+        const pr = d.pairwise.find((p) => p.suite === suite && p.system === cmp.system && p.baseline === cmp.baseline);
         if (!pr || pr.unavailable) {
           row[`${d.decoding} win %`] = pr?.unavailable ?? "-";
           row[`${d.decoding} 95% CI`] = "-";
@@ -148,16 +147,15 @@ export function toDataFrame(rows: readonly Row[]): unknown {
 /** Win rates (percent) per comparison with asymmetric bootstrap-interval error bars, one trace per decoding. */
 export function winRateFigure(res: EvalResults, suite: PairwiseSuite, o: EvalTableOptions = {}): PlotlyFigure {
   const seed = o.seed ?? res.seed;
-  const systems = res.systems.filter((s) => s !== res.baseline);
   const series = res.decodings.map((d) => {
-    const st = systems.map((s) => {
-      const pr = d.pairwise.find((p) => p.suite === suite && p.system === s);
+    const st = res.comparisons.map((c) => {
+      const pr = d.pairwise.find((p) => p.suite === suite && p.system === c.system && p.baseline === c.baseline);
       return pr && !pr.unavailable ? pairwiseStats(pr, { seed, ...(o.resamples ? { resamples: o.resamples } : {}) }) : null;
     });
     return { d: d.decoding, st };
   });
   const fig = barFigure(
-    series.map((x) => ({ name: x.d, categories: systems.map((s) => `${s} vs ${res.baseline}`), values: x.st.map((s) => (s ? s.ci.estimate * 100 : NaN)) })),
+    series.map((x) => ({ name: x.d, categories: res.comparisons.map((c) => `${c.system} vs ${c.baseline}`), values: x.st.map((s) => (s ? s.ci.estimate * 100 : NaN)) })),
     { title: `Win rate: ${SUITE_LABEL[suite]}`, yTitle: "win rate % (95% bootstrap CI)", width: 640, height: 380 },
   );
   fig.data.forEach((trace, i) => {
