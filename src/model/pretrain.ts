@@ -210,6 +210,31 @@ export function streamLoss(model: Transformer, stream: Int32Array, opts: { seqLe
   return total / W;
 }
 
+export interface CorpusLossOptions {
+  /** Default "heldout" (the slice pretraining never trains on). */
+  split?: "train" | "heldout";
+  seqLen?: number;
+  batchSize?: number;
+  /** Windows evaluated (default 32: a fixed, cheap slice). */
+  maxWindows?: number;
+  /** Corpus generator settings (default: the pretraining defaults). */
+  generatedDocuments?: number;
+  corpusSeed?: number;
+}
+
+/**
+ * General-capability language-model loss of a policy on the embedded corpus (default: held-out split), e.g. to check
+ * that GRPO did not damage the pretrained model. Returns mean nats/token and perplexity.
+ */
+export function corpusLoss(model: Transformer, tokenizer: Tokenizer, opts: CorpusLossOptions = {}): { loss: number; perplexity: number; tokens: number } {
+  const docs = loadCorpus({ split: opts.split ?? "heldout", generatedDocuments: opts.generatedDocuments ?? 1000, seed: opts.corpusSeed ?? 0 });
+  const stream = tokenizeDocuments(tokenizer, docs.map((d) => d.text));
+  const seqLen = Math.min(opts.seqLen ?? 128, model.config.maxSeqLen);
+  const windows = Math.min(opts.maxWindows ?? 32, Math.floor(stream.length / seqLen));
+  const loss = streamLoss(model, stream, { seqLen, batchSize: opts.batchSize ?? 8, maxWindows: windows });
+  return { loss, perplexity: Math.exp(loss), tokens: windows * (seqLen - 1) };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The loop.
 

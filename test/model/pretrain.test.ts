@@ -11,6 +11,7 @@ import { loadCorpus } from "../../src/model/corpus";
 import { loadCheckpoint, latestCheckpoint } from "../../src/model/checkpoint";
 import {
   WindowSampler,
+  corpusLoss,
   pretrain,
   resolvePretrainConfig,
   streamLoss,
@@ -106,6 +107,9 @@ test("micro pretraining run: loss falls below the unigram baseline; final checkp
   const ck = loadCheckpoint(r.finalDir!);
   const held = tokenizeDocuments(ck.tokenizer!, texts.heldout);
   assert.equal(streamLoss(ck.model, held, { seqLen: 64, batchSize: 8, maxWindows: 4 }), r.finalEvalLoss);
+  // the general-capability helper on the shipped held-out slice: finite, and no better than the train loss by much
+  const gen = corpusLoss(ck.model, ck.tokenizer!, { seqLen: 64, maxWindows: 2, generatedDocuments: 60 });
+  assert.ok(Number.isFinite(gen.loss) && gen.loss > 0 && gen.perplexity === Math.exp(gen.loss) && gen.tokens === 126);
   ck.model.dispose();
   r.model.dispose();
   assert.equal(tf.memory().numTensors, startTensors, "no tensors leaked by the training loop");
