@@ -70,14 +70,23 @@ export function writeRunEnv(dir: string, extra: Record<string, unknown> = {}): R
   return env;
 }
 
-/** Installed version of a package, or null when it is not installed. */
+/** Installed version of a package, or null when it is not installed (also for packages whose exports hide package.json). */
 export function packageVersion(name: string): string | null {
+  const read = (p: string) => (JSON.parse(fs.readFileSync(p, "utf8")) as { version: string }).version;
+  const bases = [process.cwd(), __dirname];
   try {
-    const p = require.resolve(`${name}/package.json`, { paths: [process.cwd(), __dirname] });
-    return (JSON.parse(fs.readFileSync(p, "utf8")) as { version: string }).version;
+    return read(require.resolve(`${name}/package.json`, { paths: bases }));
   } catch {
-    return null;
+    // exports map without ./package.json: walk up to node_modules/<name>
   }
+  for (const base of bases) {
+    for (let dir = base; ; dir = path.dirname(dir)) {
+      const p = path.join(dir, "node_modules", name, "package.json");
+      if (fs.existsSync(p)) return read(p);
+      if (path.dirname(dir) === dir) break;
+    }
+  }
+  return null;
 }
 
 function git(args: string[], cwd: string): string | null {

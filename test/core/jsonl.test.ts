@@ -46,3 +46,9 @@ test("stable stringify ignores key order", () => {
   assert.equal(stableStringify({ b: 1, a: { d: 2, c: [3, { f: 1, e: 0 }] } }), '{"a":{"c":[3,{"e":0,"f":1}],"d":2},"b":1}');
   assert.equal(hashJson({ a: 1, b: 2 }), hashJson({ b: 2, a: 1 }));
 });
+
+test("packageVersion finds packages whose exports hide package.json", async () => {
+  const { packageVersion } = await import("../../src/core/run-dir");
+  assert.match(packageVersion("openai") ?? "", /^6\./);
+  assert.equal(packageVersion("no-such-package-parley"), null);
+});
