@@ -244,10 +244,11 @@ export async function runGrpoLoop<P extends PolicyModel<P>, T extends { id: stri
   let strategy: RolloutStrategy<T> | null = null;
   let progress: Progress | null = null;
   try {
-    if (options.resume && deps.checkpoints) {
-      const where = await deps.checkpoints.latest();
+    if (options.resume) {
+      // Continue from the newest checkpoint (none: from step 0); records past it are dropped.
+      const where = deps.checkpoints ? await deps.checkpoints.latest() : null;
       if (where) {
-        const st = await deps.checkpoints.restore(where, policy, optimizer);
+        const st = await deps.checkpoints!.restore(where, policy, optimizer);
         start = st.step;
         resumedFrom = st.step;
         trainerRng.setState(st.rng);
@@ -255,7 +256,7 @@ export async function runGrpoLoop<P extends PolicyModel<P>, T extends { id: stri
       }
       metricsLog.truncateAfter(start);
       truncateRollouts(rolloutsFile, start);
-    } else if (!options.resume) {
+    } else {
       for (const f of [metricsLog.file, rolloutsFile]) if (fs.existsSync(f)) fs.rmSync(f);
     }
     strategy = makeStrategy(policy);

@@ -159,3 +159,31 @@ test("helpers: scenario draw depends only on (seed, step); groups are made conti
   const out = groupEpisodes([e("x", 1), e("y", 0), e("x", 0), e("y", 1)]);
   assert.deepEqual(out.map((o) => [(o.episode as { groupId: string }).groupId, (o.episode as { sampleIndex: number }).sampleIndex]), [["x", 0], ["x", 1], ["y", 0], ["y", 1]]);
 });
+
+test("trainSpeakers agent1 trains only Agent 1's turns; includeSummary adds the summary sample", async () => {
+  const seqs = async (extra: Record<string, unknown>) => {
+    const dir = tmp();
+    const deps = setup(dir);
+    const r = await trainGrpo({ ...CFG, steps: 1, skipZeroAdvantage: false, ...extra }, deps, { silent: true });
+    const rollouts = readJsonl<{ turns: Array<{ speaker: number }>; summary: unknown }>(path.join(dir, "rollouts.jsonl"));
+    deps.policy.dispose();
+    return { n: r.metrics[0]!["grpo/sequences"], rollouts };
+  };
+  const both = await seqs({});
+  assert.equal(both.n, both.rollouts.reduce((a, e) => a + e.turns.length, 0));
+  const a1 = await seqs({ trainSpeakers: "agent1" });
+  assert.equal(a1.n, a1.rollouts.reduce((a, e) => a + e.turns.filter((t) => t.speaker === 1).length, 0));
+  assert.ok((a1.n as number) < (both.n as number));
+  const withSummary = await seqs({ includeSummary: true });
+  assert.equal(withSummary.n, (both.n as number) + withSummary.rollouts.filter((e) => e.summary !== null).length);
+});
+
+test("resume without any checkpoint starts over and drops the old records", async () => {
+  const dir = tmp();
+  const deps = setup(dir);
+  await trainGrpo({ ...CFG, steps: 2 }, deps, { silent: true });
+  const r = await trainGrpo({ ...CFG, steps: 2 }, deps, { silent: true }, { resume: true });
+  assert.equal(r.resumedFrom, null);
+  assert.deepEqual(readJsonl<{ step: number }>(path.join(dir, "metrics.jsonl")).map((m) => m.step), [1, 2]);
+  deps.policy.dispose();
+});
