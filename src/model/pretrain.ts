@@ -276,7 +276,7 @@ export interface PretrainResult {
   finalDir: string | null;
   stepsDone: number;
   resumedFrom: number | null;
-  /** Mean train loss of the last 10 % of steps run in this call. */
+  /** Mean train loss over the last 10 % of the run's logged steps. */
   finalTrainLoss: number;
   finalEvalLoss: number | null;
   /** Unigram entropy of the train stream (nats): the baseline the loss must beat. */
@@ -391,7 +391,6 @@ export async function pretrain(configInput: PretrainConfigInput | PretrainConfig
 
   const progress = new Progress({ label: "pretrain", total: c.steps, silent: deps.silent ?? false });
   progress.update(startStep);
-  const recent: number[] = [];
   let lastEval: number | null = null;
   let tokens = 0;
   const tTrain = Date.now();
@@ -425,7 +424,6 @@ export async function pretrain(configInput: PretrainConfigInput | PretrainConfig
     }
     metrics.log(rec as unknown as { step: number } & Record<string, number>);
     callbacks.onStep?.(rec);
-    recent.push(loss);
     progress.update(step, `loss ${loss.toFixed(3)}${lastEval !== null ? ` eval ${lastEval.toFixed(3)}` : ""} lr ${lr.toExponential(1)}`);
     if ((c.checkpointEvery > 0 && step % c.checkpointEvery === 0) || step === c.steps) {
       saveAt(step, path.join(runDir, "checkpoints", checkpointName(step)));
@@ -439,8 +437,14 @@ export async function pretrain(configInput: PretrainConfigInput | PretrainConfig
   if (endStep === c.steps && startStep < c.steps) {
     finalDir = path.join(runDir, "final");
     saveCheckpoint(finalDir, { model, tokenizer });
+  } else if (endStep === c.steps && fs.existsSync(path.join(runDir, "final", "config.json"))) {
+    finalDir = path.join(runDir, "final"); // resumed a finished run: nothing to do
   }
-  const tail = recent.slice(-Math.max(1, Math.ceil(recent.length / 10)));
+  // summary over the whole run (also when this call resumed it or had nothing left to do)
+  const logged = metrics.read().filter((r) => typeof r["train/loss"] === "number");
+  const tail = logged.slice(-Math.max(1, Math.ceil(logged.length / 10))).map((r) => r["train/loss"] as number);
+  const evals = logged.filter((r) => typeof r["eval/loss"] === "number");
+  if (lastEval === null && evals.length) lastEval = evals[evals.length - 1]!["eval/loss"] as number;
   return {
     runDir,
     finalDir,

@@ -128,6 +128,13 @@ test("resume after an interruption reproduces the uninterrupted run's metrics ex
   const b2 = await pretrain(micro, { runDir: cut, texts, silent: true, resume: true });
   assert.equal(b2.resumedFrom, 4);
   b2.model.dispose();
+  assert.equal(b2.finalTrainLoss, a.finalTrainLoss);
+  // resuming a finished run does nothing and reports the same summary
+  const b3 = await pretrain(micro, { runDir: cut, texts, silent: true, resume: true });
+  assert.equal(b3.finalDir, path.join(cut, "final"));
+  assert.equal(b3.finalTrainLoss, a.finalTrainLoss);
+  assert.equal(b3.finalEvalLoss, a.finalEvalLoss);
+  b3.model.dispose();
   const strip = (dir: string) =>
     readJsonl<Record<string, number>>(path.join(dir, "metrics.jsonl")).map((r) => {
       const { ["train/tokens_per_s"]: _t, ...rest } = r;
