@@ -78,9 +78,10 @@ function hasWord(text: string, word: string, caseSensitive: boolean): boolean {
   return new RegExp(`(^|[^\\p{L}\\p{N}])${esc}($|[^\\p{L}\\p{N}])`, caseSensitive ? "u" : "iu").test(text);
 }
 
-/** True when the response satisfies the constraint (pure; whitespace at the ends is ignored). */
+/** True when the response satisfies the constraint (pure; whitespace at the ends is ignored; an empty answer follows nothing). */
 export function checkConstraint(response: string, c: Constraint): boolean {
   const t = response.trim();
+  if (t.length === 0) return false;
   switch (c.type) {
     case "max_words":
       return countWords(t) <= c.value;

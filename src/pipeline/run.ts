@@ -77,6 +77,21 @@ export interface PipelineResult {
 }
 
 export const STAGES_FILE = "stages.json";
+export const PIPELINE_CONFIG_FILE = "pipeline.json";
+
+/** The resolved config a pipeline run was started with (for resuming without --config). */
+export function readRunPipelineConfig(runDir: string): PipelineConfig | null {
+  const f = path.join(runDir, PIPELINE_CONFIG_FILE);
+  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as PipelineConfig) : null;
+}
+
+/** Marks stages as not done so the next resume runs them again (e.g. re-evaluate: ["eval", "report"]). */
+export function resetStages(runDir: string, which: readonly Stage[]): void {
+  const s = readStages(runDir);
+  if (!s) throw new ParleyError(`${runDir} has no ${STAGES_FILE}: not a pipeline run`);
+  for (const w of which) delete s.stages[w];
+  writeStages(runDir, s);
+}
 
 export function readStages(runDir: string): StagesFile | null {
   const f = path.join(runDir, STAGES_FILE);
@@ -84,7 +99,7 @@ export function readStages(runDir: string): StagesFile | null {
   return JSON.parse(fs.readFileSync(f, "utf8")) as StagesFile;
 }
 
-function writeStages(runDir: string, s: StagesFile): void {
+export function writeStages(runDir: string, s: StagesFile): void {
   writeFileAtomic(path.join(runDir, STAGES_FILE), JSON.stringify(s, null, 2) + "\n");
 }
 
@@ -121,6 +136,9 @@ export async function runPipeline(config: PipelineConfig, options: PipelineOptio
   stages ??= { version: 1, configHash, stages: {} };
   writeStages(runDir, stages);
   writeRunConfig(runDir, config);
+  // The exact resolved config for `parley run --resume` (config.json is redacted for sharing; keys never live in
+  // configs anyway: endpoints name the environment variable that holds theirs).
+  writeFileAtomic(path.join(runDir, PIPELINE_CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
   await initBackend({ quiet: options.silent ?? false });
   writeRunEnv(runDir, { backend: currentBackend()?.backend ?? null, stage: "pipeline" });
   const silent = options.silent ?? false;

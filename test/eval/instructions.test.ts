@@ -25,6 +25,8 @@ test("each constraint verifier on passing and failing answers", () => {
   assert.equal(checkConstraint("all lower", { type: "lowercase" }), true);
   assert.equal(checkConstraint("Not lower", { type: "lowercase" }), false);
   assert.equal(checkConstraint("", { type: "lowercase" }), false); // an empty answer follows no instruction
+  assert.equal(checkConstraint("  ", { type: "max_words", value: 5 }), false);
+  assert.equal(checkConstraint("", { type: "exclude_words", value: ["never"] }), false);
   assert.equal(checkConstraint("a, b", { type: "no_commas" }), false);
   assert.equal(checkConstraint("take 3 days", { type: "contains_number" }), true);
   assert.equal(checkConstraint("take two days", { type: "contains_number" }), true);
