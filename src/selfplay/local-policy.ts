@@ -70,7 +70,9 @@ export class LocalPolicyChatModel implements ChatModel {
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key)!.push(i);
     });
-    for (const idx of groups.values()) {
+    for (const unsorted of groups.values()) {
+      // Similar lengths share a chunk: less left-padding in the prefill (rows keep their own Rng, so order is free).
+      const idx = unsorted.slice().sort((x, y) => prompts[x]!.length - prompts[y]!.length || x - y);
       for (let s = 0; s < idx.length; s += this.maxBatch) {
         const part = idx.slice(s, s + this.maxBatch);
         const first = requests[part[0]!]!.sampling;
