@@ -67,21 +67,30 @@ export class SelfRewardJudge implements CaJudge {
   }
 
   async score(input: CaJudgeInput): Promise<JudgeResult> {
-    const sol = solutionParts(input.solution);
-    const p = renderPointwisePrompt(this.rubric.rubric, { scenario: input.scenario, solution: sol.text, ...(input.dialogue ? { dialogue: input.dialogue } : {}) });
-    const [turn] = await this.model.generate([
-      {
-        messages: [{ role: "system", content: p.system }, { role: "user", content: p.user }],
-        sampling: { temperature: 0, topP: 1, maxTokens: this.maxTokens },
-        seed: 0,
-        meta: { scenarioId: input.scenario.id, purpose: "judge" },
-      },
-    ]);
-    const raw = turn?.text ?? "";
-    const base = { raw, rubricId: this.rubric.rubric.id, rubricHash: this.rubric.hash, model: this.model.name, cached: false, attempts: 1 };
-    const a = parseScoreAnswer(raw, { min: CA_SCORE_MIN, max: CA_SCORE_MAX });
-    if (!a.valid) return { ...base, valid: false, error: a.error };
-    return { ...base, valid: true, score: a.score, via: a.via };
+    return (await this.scoreBatch([input]))[0]!;
+  }
+
+  /** Scores many solutions with one batched generate call (the local policy batches the prompts). */
+  async scoreBatch(inputs: readonly CaJudgeInput[]): Promise<JudgeResult[]> {
+    const turns = await this.model.generate(
+      inputs.map((input) => {
+        const sol = solutionParts(input.solution);
+        const p = renderPointwisePrompt(this.rubric.rubric, { scenario: input.scenario, solution: sol.text, ...(input.dialogue ? { dialogue: input.dialogue } : {}) });
+        return {
+          messages: [{ role: "system" as const, content: p.system }, { role: "user" as const, content: p.user }],
+          sampling: { temperature: 0, topP: 1, maxTokens: this.maxTokens },
+          seed: 0,
+          meta: { scenarioId: input.scenario.id, purpose: "judge" as const },
+        };
+      }),
+    );
+    return inputs.map((_, i) => {
+      const raw = turns[i]?.text ?? "";
+      const base = { raw, rubricId: this.rubric.rubric.id, rubricHash: this.rubric.hash, model: this.model.name, cached: false, attempts: 1 };
+      const a = parseScoreAnswer(raw, { min: CA_SCORE_MIN, max: CA_SCORE_MAX });
+      if (!a.valid) return { ...base, valid: false, error: turns[i]?.error ?? a.error };
+      return { ...base, valid: true, score: a.score, via: a.via };
+    });
   }
 }
 
@@ -124,9 +133,8 @@ export function directAnswerStrategy<P extends PolicyModel<P>>(config: GrpoConfi
         const parsed = sc.structured ? parseSummary(turn.text, sc.structured) : null;
         return { sc, k: i % config.groupSize, turn, pkg: parsed ? parsed.package : undefined };
       });
-      const results = await Promise.all(
-        answers.map((x) => judge.score({ scenario: x.sc, solution: x.pkg === undefined ? x.turn.text : { text: x.turn.text, package: x.pkg } })),
-      );
+      const inputs = answers.map((x) => ({ scenario: x.sc, solution: x.pkg === undefined ? x.turn.text : { text: x.turn.text, package: x.pkg } }));
+      const results = judge instanceof SelfRewardJudge ? await judge.scoreBatch(inputs) : await Promise.all(inputs.map((inp) => judge.score(inp)));
       const judgeSeconds = (performance.now() - t0) / 1000;
       const items: RolloutItem[] = answers.map((x, i) => {
         const t = x.turn.tokens;

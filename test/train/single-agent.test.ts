@@ -96,3 +96,29 @@ test("direct-answer prompt shows both sides' scores and the SOLUTION format; the
   const r = await new OracleCaJudge().score({ scenario: sc, solution: { text: "x", package: { budget: "standard", timeline: "pilot", staff: "hire", training: "online" } } });
   assert.ok(r.valid && r.score! >= 1);
 });
+
+test("self-reward training batches the policy's judgments into one generate call per step", async () => {
+  const dir = tmp();
+  const policy = new BigramPolicy(6);
+  const chats: Array<{ calls: number; batch: number[] }> = [];
+  const chatModel = (m: BigramPolicy, name: string) => {
+    const inner = new BigramChat(m, name);
+    const rec = { calls: 0, batch: [] as number[] };
+    chats.push(rec);
+    return {
+      name,
+      generate: async (reqs: Parameters<BigramChat["generate"]>[0]) => {
+        rec.calls++;
+        rec.batch.push(reqs.length);
+        if (reqs[0]!.meta?.purpose === "judge") return reqs.map((_, i) => ({ text: i % 3 === 0 ? "no score" : `[[${i % 6}]]`, finishReason: "stop" as const }));
+        return inner.generate(reqs);
+      },
+    };
+  };
+  const r = await trainSingleAgent({ ...CFG, steps: 2, selfReward: true, beta: 0 }, { policy, chatModel, scenarios: makeScenarios(4), selfRewardRubric: loadRubric(), runDir: dir }, { silent: true });
+  assert.equal(r.steps, 2);
+  assert.deepEqual(chats[0]!.batch, [8, 8, 8, 8]); // per step: 8 answers, then 8 judgments in one call
+  const m = readJsonl<Record<string, number>>(path.join(dir, "metrics.jsonl"));
+  assert.ok(Math.abs(m[0]!["judge/invalid_rate"]! - 3 / 8) < 1e-12); // "no score" answers are invalid, not 0
+  policy.dispose();
+});
