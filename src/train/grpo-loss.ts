@@ -109,7 +109,7 @@ export interface GrpoLossInputs {
 }
 
 /** Indices into the stats vector returned by grpoLoss (sums over trained tokens; add across micro-batches). */
-export const LOSS_STAT_NAMES = ["tokens", "ratio", "clipLow", "clipHigh", "clipRegion", "kl", "negLogprob"] as const;
+export const LOSS_STAT_NAMES = ["tokens", "ratio", "clipLow", "clipHigh", "clipRegion", "kl", "entropy"] as const;
 
 /**
  * The GRPO loss of one (micro-)batch. Call inside tf.grad / tf.variableGrads / tf.tidy.
