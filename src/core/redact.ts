@@ -1,7 +1,10 @@
 // Secret redaction for anything written to logs, run dirs or notebook outputs.
 // Keys whose name looks like a credential are replaced; values that look like bearer/API keys are masked too.
 
-const SECRET_KEY = /(api[-_]?key|apikey|secret|token|password|passwd|authorization|bearer|credential)/i;
+// "token" alone is a credential only as a whole key or in access/auth/api/hf/refresh/bearer tokens: maxTokens and
+// stopTokenIds are settings, and redacting them would break resuming from config.json.
+const SECRET_KEY =
+  /(api[-_]?key|apikey|secret|password|passwd|authorization|bearer|credential|^(access|auth|api|hf|refresh|bearer|session|id)?[-_]?token$)/i;
 const SECRET_VALUE = /\b(sk-[A-Za-z0-9_-]{8,}|Bearer\s+[A-Za-z0-9._~+/-]{8,}=*)/g;
 export const REDACTED = "***redacted***";
 

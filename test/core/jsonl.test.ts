@@ -8,6 +8,7 @@ import { appendJsonl, parseJsonl, readJsonl, repairJsonlTail, JsonlWriter } from
 import { InputError } from "../../src/core/errors";
 import { redactSecrets, REDACTED, redactText } from "../../src/core/redact";
 import { stableStringify, hashJson } from "../../src/core/hash";
+import { packageVersion } from "../../src/core/run-dir";
 
 const Rec = z.object({ id: z.string(), n: z.number().int() });
 
@@ -47,8 +48,18 @@ test("stable stringify ignores key order", () => {
   assert.equal(hashJson({ a: 1, b: 2 }), hashJson({ b: 2, a: 1 }));
 });
 
-test("packageVersion finds packages whose exports hide package.json", async () => {
-  const { packageVersion } = await import("../../src/core/run-dir");
+test("packageVersion finds packages whose exports hide package.json", () => {
   assert.match(packageVersion("openai") ?? "", /^6\./);
   assert.equal(packageVersion("no-such-package-parley"), null);
+});
+
+test("token counts and ids are settings, not secrets", () => {
+  const out = redactSecrets({ maxTokens: 64, stopTokenIds: [4], microBatchTokens: 512, token: "abc", accessToken: "x", hf_token: "y", bearer: "z" });
+  assert.equal(out.bearer, REDACTED);
+  assert.equal(out.maxTokens, 64);
+  assert.deepEqual(out.stopTokenIds, [4]);
+  assert.equal(out.microBatchTokens, 512);
+  assert.equal(out.token, REDACTED);
+  assert.equal(out.accessToken, REDACTED);
+  assert.equal(out.hf_token, REDACTED);
 });
