@@ -12,3 +12,4 @@ export * from "./selfplay";
 export * from "./data";
 export * from "./eval";
 export * from "./pipeline";
+export * from "./serve";
