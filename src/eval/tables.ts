@@ -166,19 +166,22 @@ export function winRateFigure(res: EvalResults, suite: PairwiseSuite, o: EvalTab
       arrayminus: st.map((s) => (s && Number.isFinite(s.ci.lo) ? (s.ci.estimate - s.ci.lo) * 100 : null)),
     };
   });
+  fig.layout.yaxis.range = [0, 100];
   fig.layout.shapes = [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 50, y1: 50, line: { dash: "dot", color: "#888" } }];
   return fig;
 }
 
 /** Agreement rate per system, grouped by decoding, with the SD over repeats as error bars. */
 export function agreementFigure(res: EvalResults): PlotlyFigure {
-  return barFigure(
+  const fig = barFigure(
     res.decodings.map((d) => {
       const ms = d.systems.map((s) => meanSd(s.repeats.map((r) => r.metrics.agreementRate)));
       return { name: d.decoding, categories: d.systems.map((s) => s.name), values: ms.map((m) => m.mean * 100), errors: ms.map((m) => (Number.isFinite(m.sd) ? m.sd * 100 : 0)) };
     }),
     { title: "Agreement rate on held-out conflict tasks", yTitle: "agreement %", width: 640, height: 380 },
   );
+  fig.layout.yaxis.range = [0, 100];
+  return fig;
 }
 
 /** Distribution of rounds to agreement per system (one decoding, all repeats pooled). */
