@@ -5,3 +5,4 @@ export * from "./logprobs";
 export * from "./engine";
 export * from "./server";
 export * from "./export";
+export * from "../llm/pool";
