@@ -9,7 +9,7 @@ import { initBackend } from "../../src/model/runtime";
 import { microModelConfig } from "../../src/model/config";
 import { Transformer } from "../../src/model/transformer";
 import { trainBpe } from "../../src/model/bpe";
-import { f32ToBf16, f32ToF16, bf16ToF32, f16ToF32, readSafetensors } from "../../src/model/safetensors";
+import { f32ToBf16, f32ToF16, bf16ToF32, f16ToF32, readSafetensors, writeSafetensors } from "../../src/model/safetensors";
 import { latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, checkpointName } from "../../src/model/checkpoint";
 import { AdamW } from "../../src/train/optimizer";
 
@@ -125,6 +125,30 @@ test("an HF Qwen2 folder with bf16/fp16 tensors and no lm_head loads (tied) and 
   a.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - b[i]!))));
   assert.ok(maxDiff > 0 && maxDiff < 0.05, `max diff ${maxDiff}`);
   for (const m of [src, ref, loaded.model]) m.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("a sharded HF folder (model.safetensors.index.json) loads like a single file", () => {
+  const dir = tmpdir();
+  const model = new Transformer(microModelConfig(48, { tieEmbeddings: false }), 5);
+  const all = model.exportHfTensors();
+  const names = [...all.keys()];
+  const shards = [names.slice(0, 7), names.slice(7)];
+  const weightMap: Record<string, string> = {};
+  shards.forEach((part, i) => {
+    const file = `model-0000${i + 1}-of-00002.safetensors`;
+    writeSafetensors(path.join(dir, file), new Map(part.map((n) => [n, all.get(n)!])), { dtype: "BF16" });
+    for (const n of part) weightMap[n] = file;
+  });
+  fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  saveCheckpoint(path.join(dir, "ref"), { model });
+  fs.copyFileSync(path.join(dir, "ref", "config.json"), path.join(dir, "config.json"));
+  const loaded = loadCheckpoint(dir);
+  assert.equal(loaded.config.tieEmbeddings, false);
+  const w = loaded.model.exportHfTensors().get("lm_head.weight")!.data;
+  assert.deepEqual([...w], [...all.get("lm_head.weight")!.data].map((v) => bf16ToF32(f32ToBf16(v))));
+  model.dispose();
+  loaded.model.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
