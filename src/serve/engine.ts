@@ -5,12 +5,12 @@
 import { InputError } from "../core/errors";
 import { Rng } from "../core/rng";
 import { KvCache } from "../model/kv-cache";
-import { sampleFromLogits } from "../model/sampler";
 import { IncrementalDecoder, turnStopIds, type Tokenizer } from "../model/tokenizer";
 import { DEFAULT_CHAT_TEMPLATE, encodeChat, type TemplateMessage } from "../model/chat-template";
 import { loadCheckpoint } from "../model/checkpoint";
 import type { Transformer } from "../model/transformer";
 import { findStop, heldBackLength, logSumExp, topLogprobs } from "./logprobs";
+import { sampleNucleus } from "./sampling";
 
 export interface RowParams {
   prompt: number[];
@@ -57,12 +57,14 @@ export interface ServeEngineOptions {
   template?: string;
   /** Rows decoded together at most (default 16). */
   maxBatch?: number;
-  /** How long an idle scheduler waits for more requests before starting a batch (default 5 ms). */
+  /** How long the scheduler gathers requests before starting a batch (default 10 ms). */
   batchWindowMs?: number;
   /** Seed of the stream used for requests without `seed` (default 0). */
   seed?: number;
   /** Dispose the model in dispose() (default true). */
   ownsModel?: boolean;
+  /** Called after each generation batch: rows decoded together, requests still queued, wall time. */
+  onBatch?: (info: { rows: number; queued: number; ms: number; tokens: number }) => void;
 }
 
 interface GenJob {
@@ -108,6 +110,7 @@ export class ServeEngine {
   readonly stopIds: ReadonlySet<number>;
   private readonly rng: Rng;
   private readonly ownsModel: boolean;
+  private readonly onBatch: ServeEngineOptions["onBatch"];
   private queue: Array<GenJob | ScoreJob> = [];
   private running = false;
   private disposed = false;
@@ -118,10 +121,11 @@ export class ServeEngine {
     this.tokenizer = options.tokenizer;
     this.template = options.template ?? options.tokenizer.chatTemplate ?? DEFAULT_CHAT_TEMPLATE;
     this.maxBatch = Math.max(1, options.maxBatch ?? 16);
-    this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 5);
+    this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 10);
     this.stopIds = new Set(turnStopIds(options.tokenizer));
     this.rng = new Rng(options.seed ?? 0);
     this.ownsModel = options.ownsModel ?? true;
+    this.onBatch = options.onBatch;
   }
 
   /** Loads a checkpoint folder (ours or an HF Llama/Qwen2 folder with tokenizer.json). */
@@ -199,7 +203,22 @@ export class ServeEngine {
           }
           await nextTick();
         }
-        if (batch.length > 0) await this.runBatch(batch);
+        let lastBatchMs = 0;
+        if (batch.length > 0) {
+          const t0 = Date.now();
+          const tokens = this.counters.generatedTokens;
+          await this.runBatch(batch);
+          lastBatchMs = Date.now() - t0;
+          this.onBatch?.({ rows: batch.length, queued: this.queue.length, ms: lastBatchMs, tokens: this.counters.generatedTokens - tokens });
+        }
+        // Clients answered by this batch usually send their next request soon: wait for about as many requests as
+        // just finished (at most max(4 windows, 10% of the batch's time), capped at 250 ms), so they join the next
+        // batch instead of the load settling into a big batch and a small straggler batch.
+        if (this.queue.length > 0 && this.batchWindowMs > 0) {
+          const expected = Math.min(this.maxBatch, this.queue.length + batch.length);
+          const until = Date.now() + Math.min(250, Math.max(4 * this.batchWindowMs, 0.1 * lastBatchMs));
+          while (this.queue.length < expected && Date.now() < until && !this.disposed) await new Promise((r) => setTimeout(r, 2));
+        }
       }
     } finally {
       this.running = false;
@@ -281,7 +300,7 @@ export class ServeEngine {
   /** Samples one token for a row and updates its text, stops, logprobs and stream. */
   private step(row: Row, logits: Float32Array, maxSeq: number): void {
     const p = row.job.p;
-    const s = sampleFromLogits(logits, p.temperature, p.topP, p.rng);
+    const s = sampleNucleus(logits, p.temperature, p.topP, p.rng);
     row.res.ids.push(s.id);
     this.counters.generatedTokens++;
     if (this.stopIds.has(s.id)) {

@@ -366,7 +366,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     void (async () => {
       try {
         if (url === "/health" && req.method === "GET") {
-          sendJson(res, 200, { status: "ok" });
+          sendJson(res, 200, { status: "ok", engine: engine.stats() });
           return;
         }
         if (!url.startsWith("/v1/")) throw new HttpError(404, `no route ${req.method} ${url}`, { code: "not_found" });

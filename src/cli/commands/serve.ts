@@ -16,7 +16,7 @@ const USAGE = `usage: parley serve --checkpoint DIR [--host 127.0.0.1] [--port 8
   --port P              TCP port (default 8000; 0 = any free port)
   --api-key-env NAME    require "Authorization: Bearer <key>" with the key read from env var NAME
   --max-batch N         rows (requests x n) decoded together (default 16)
-  --batch-window-ms MS  how long an idle server gathers requests before a batch starts (default 5)
+  --batch-window-ms MS  how long requests are gathered before each batch starts (default 10)
   --model-name NAME     the id clients send as "model" (default: the checkpoint folder's name)
   --max-tokens-limit N  largest max_tokens accepted (default: the model's context length)
   --max-body-bytes N    largest request body (default 1048576)
@@ -69,13 +69,14 @@ export const command: Command = {
     const port = int(values.port, "port", 8000, 0);
     await initBackend({ quiet: true, ...(values.backend ? { backend: values.backend as BackendName } : {}) });
     const dir = resolveCheckpointDir(values.checkpoint);
+    const quiet = values.quiet ?? false;
     const engine = ServeEngine.fromCheckpoint(dir, {
+      ...(quiet ? {} : { onBatch: (b: { rows: number; queued: number; ms: number; tokens: number }) => console.error(`batch: ${b.rows} rows, ${b.tokens} tokens in ${b.ms} ms (${b.queued} queued)`) }),
       maxBatch: int(values["max-batch"], "max-batch", 16, 1),
-      batchWindowMs: int(values["batch-window-ms"], "batch-window-ms", 5, 0),
+      batchWindowMs: int(values["batch-window-ms"], "batch-window-ms", 10, 0),
       seed: int(values.seed, "seed", 0, 0),
     });
     const modelName = values["model-name"] ?? path.basename(path.resolve(dir));
-    const quiet = values.quiet ?? false;
     const srv = await startServer({
       engine,
       modelName,
