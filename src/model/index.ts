@@ -14,3 +14,4 @@ export * from "./tokenizer";
 export * from "./bpe";
 export * from "./hf-tokenizer";
 export * from "./chat-template";
+export * from "./pretrain";
