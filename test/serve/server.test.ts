@@ -222,3 +222,27 @@ test("README curl examples work (curl is run asynchronously: the server shares t
   assert.match(sse, /^data: \{.*"chat\.completion\.chunk"/);
   assert.match(sse, /data: \[DONE\]\n\n$/);
 });
+
+test("a client that disconnects mid-stream frees its row; completions stream too", { timeout: 60_000 }, async () => {
+  const long = { model: "micro", messages: MESSAGES, max_tokens: 64, temperature: 1, seed: 1, stop: "\u0000never" };
+  const full = await client.chat.completions.create(long);
+  assert.equal(full.usage!.completion_tokens, 64, "uninterrupted, this request runs to max_tokens");
+  const ac = new AbortController();
+  const before = s.engine.stats().generatedTokens;
+  const res = await fetch(s.srv.baseURL + "/chat/completions", {
+    method: "POST", headers: { "content-type": "application/json" }, signal: ac.signal,
+    body: JSON.stringify({ ...long, stream: true }),
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  ac.abort();
+  await new Promise((r) => setTimeout(r, 300));
+  const used = s.engine.stats().generatedTokens - before;
+  assert.ok(used < 64, `the aborted row stopped early (${used} tokens)`);
+  // completions with stream: pieces concatenate to the non-streamed text
+  const req = { model: "micro", prompt: "We could split", max_tokens: 10, seed: 4, temperature: 0.9 };
+  const whole = await client.completions.create(req);
+  let text = "";
+  for await (const c of await client.completions.create({ ...req, stream: true })) text += c.choices[0]?.text ?? "";
+  assert.equal(text, whole.choices[0]!.text);
+});
