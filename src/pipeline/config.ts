@@ -53,6 +53,8 @@ export const PipelineConfigSchema = z
         conflictTasks: z.number().int().positive().optional(),
         openQuestions: z.number().int().nonnegative().optional(),
         capability: z.boolean().default(true),
+        /** Dialogues a local model decodes together (bigger batches: fewer sequential decode steps). */
+        maxBatch: z.number().int().positive().default(100),
         seed: z.number().int().default(1234),
       })
       .strict()

@@ -246,7 +246,7 @@ export async function runPipeline(config: PipelineConfig, options: PipelineOptio
         ["multi-agent", "grpo"],
       ].map(([name, stage]) => ({ name: name!, ...loadModel(path.join(dirOf(stage as Stage), "final")) }));
       try {
-        const systems: EvalSystem[] = loaded.map((l) => localSystem(l.name, l.model, l.tok, { heldout, seqLen: pc.seqLen }));
+        const systems: EvalSystem[] = loaded.map((l) => localSystem(l.name, l.model, l.tok, { heldout, seqLen: pc.seqLen, maxBatch: config.eval.maxBatch }));
         for (const e of config.llm?.systems ?? []) systems.push({ name: e.name, chat: new OpenAiChatModel(client(e, config.llm?.cacheDir), { name: `openai:${e.model}` }) });
         let pairwise: { ca: PairwiseJudge; conflict: PairwiseJudge; open?: PairwiseJudge } | undefined;
         if (config.llm?.judge) {
