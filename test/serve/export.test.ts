@@ -4,12 +4,14 @@
 // safetensors and tokenizers is given in PARLEY_PYTHON — an independent numpy Llama forward gives the same logits.
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadCheckpoint } from "../../src/model/checkpoint";
 import { loadHfTokenizer } from "../../src/model/hf-tokenizer";
 import { exportCheckpoint } from "../../src/serve/export";
+import { ServeEngine } from "../../src/serve/engine";
+import { Rng } from "../../src/core/rng";
 import { main } from "../../src/cli/main";
 import { makeCheckpoint, startInProcess, tmpDir } from "./helpers";
 
@@ -127,4 +129,32 @@ test("independent numpy Llama forward + HF Rust tokenizers agree with parley (PA
   let max = 0;
   res.logits.forEach((row: number[], t: number) => row.forEach((x, v) => (max = Math.max(max, Math.abs(x - ours[t * V + v]!)))));
   assert.ok(max < 1e-4, `numpy vs tfjs max |diff| ${max}`);
+});
+
+test("transformers loads the export: same logits, same chat-template ids, same greedy turn (PARLEY_PYTHON with torch)", { skip: !python && "set PARLEY_PYTHON to a python with torch + transformers" }, async () => {
+  const probe = spawnSync(python!, ["-c", "import torch, transformers"]);
+  if (probe.status !== 0) return;
+  const out = path.join(work, "hf32");
+  const ck = loadCheckpoint(out, { optimizer: false });
+  try {
+    const tok = ck.tokenizer!;
+    const ids = [tok.specialIds.bos!, ...tok.encode(TEXTS[2]!)];
+    const messages = [{ role: "system", content: "You negotiate." }, { role: "user", content: "Split the budget?" }];
+    const res = JSON.parse(execFileSync(python!, [path.join(__dirname, "hf_transformers.py"), out, JSON.stringify({ ids, messages, max_new_tokens: 12 })], { encoding: "utf8" }));
+    const t = ck.model.logits([ids]);
+    const ours = t.dataSync() as Float32Array;
+    t.dispose();
+    let max = 0;
+    res.logits.forEach((row: number[], i: number) => row.forEach((x, v) => (max = Math.max(max, Math.abs(x - ours[i * tok.vocabSize + v]!)))));
+    assert.ok(max < 1e-4, `transformers vs tfjs max |diff| ${max}`);
+    const engine = new ServeEngine({ model: ck.model, tokenizer: tok, ownsModel: false });
+    const prompt = engine.encodeChat(messages);
+    assert.deepEqual(res.chat_ids, prompt);
+    const greedy = await engine.generate({ prompt, maxTokens: 12, temperature: 0, topP: 1, rng: new Rng(0), stop: [], logprobs: null });
+    assert.deepEqual(res.generated, greedy.ids, "greedy continuation, stopping at the end-of-turn id");
+    assert.deepEqual(res.eos, [tok.specialIds.imEnd, tok.specialIds.eos]);
+    engine.dispose();
+  } finally {
+    ck.model.dispose();
+  }
 });
