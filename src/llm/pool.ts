@@ -90,6 +90,7 @@ export class EndpointPool extends LlmClient {
   private readonly onPoolEvent: ((e: PoolEvent) => void) | undefined;
   private poolCalls = 0;
   private failovers = 0;
+  private poolFailures = 0;
 
   constructor(options: EndpointPoolOptions) {
     const specs = options.endpoints.map((e) => (typeof e === "string" ? { baseURL: e } : e));
@@ -135,7 +136,7 @@ export class EndpointPool extends LlmClient {
   }
 
   override stats(): LlmStats {
-    const sum: LlmStats = { calls: this.poolCalls, requests: 0, cacheHits: 0, retries: this.failovers, failures: 0, invalid: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
+    const sum: LlmStats = { calls: this.poolCalls, requests: 0, cacheHits: 0, retries: this.failovers, failures: this.poolFailures, invalid: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
     for (const e of this.eps) {
       const s = e.client.stats();
       sum.requests += s.requests;
@@ -179,7 +180,10 @@ export class EndpointPool extends LlmClient {
         this.succeed(ep);
         return r;
       } catch (e) {
-        if (!isFailoverError(e)) throw e;
+        if (!isFailoverError(e)) {
+          this.poolFailures++;
+          throw e;
+        }
         lastError = e;
         this.fail(ep, e.message);
         if (attempt < this.maxAttempts) {
@@ -191,6 +195,7 @@ export class EndpointPool extends LlmClient {
         this.pump();
       }
     }
+    this.poolFailures++;
     throw new LlmError(lastError?.kind ?? "connection", `all ${this.eps.length} endpoints failed after ${this.maxAttempts} attempts: ${lastError?.message ?? "?"}`,
       this.maxAttempts, lastError?.status, { cause: lastError });
   }

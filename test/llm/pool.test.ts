@@ -96,6 +96,8 @@ test("an endpoint comes back after its cool-down (one probe, then full use); all
     const r = await pool.chat({ messages: msg(1) });
     assert.match(r.text, /^ok /);
     assert.equal(pool.endpointStatus()[0]!.healthy, true);
+    assert.equal(pool.stats().failures, 1);
+    assert.equal(pool.stats().calls, 2);
   } finally {
     await flaky.close();
   }
