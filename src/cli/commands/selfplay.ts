@@ -5,7 +5,7 @@ import type { Command } from "../command";
 import { InputError } from "../../core/errors";
 import { readJsonl, writeJsonl } from "../../core/jsonl";
 import { ScenarioSchema, type Scenario } from "../../data/schema";
-import { LlmClient } from "../../llm/client";
+import { createLlmClient } from "../../llm/pool";
 import { OpenAiChatModel, type ChatModel } from "../../llm/chat-model";
 import { oracleCaScore } from "../../reward/oracle";
 import { summarizeEpisodes } from "../../selfplay/episode";
@@ -86,7 +86,7 @@ export const command: Command = {
     let dispose = () => {};
     if (values.checkpoint) ({ model, dispose } = await localModel(values.checkpoint, values.backend));
     else if (values["base-url"]) {
-      const client = new LlmClient({ baseURL: values["base-url"], model: values.model!, concurrency: int(values.concurrency, "concurrency", 8, 1) });
+      const client = createLlmClient({ baseURL: values["base-url"], model: values.model!, concurrency: int(values.concurrency, "concurrency", 8, 1) });
       model = new OpenAiChatModel(client);
     } else {
       const s = values.scripted!;

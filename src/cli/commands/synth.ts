@@ -6,7 +6,7 @@ import type { Command } from "../command";
 import { loadBanks } from "../../data/banks";
 import { generateOfflineDataset, writeOfflineDataset, PAPER_COUNTS } from "../../data/offline";
 import { synthesizeWithLlm } from "../../data/llm-synth";
-import { LlmClient } from "../../llm/client";
+import { createLlmClient } from "../../llm/pool";
 import { Progress } from "../../core/progress";
 import { InputError } from "../../core/errors";
 import { SPLITS, type Split } from "../../data/schema";
@@ -77,7 +77,7 @@ export const command: Command = {
     }
     const pricing = values["price-in"] !== undefined || values["price-out"] !== undefined
       ? { inputPer1M: int(values["price-in"], "price-in", 0), outputPer1M: int(values["price-out"], "price-out", 0) } : undefined;
-    const client = new LlmClient({
+    const client = createLlmClient({
       baseURL, model,
       ...(values["api-key"] ? { apiKey: values["api-key"] } : {}),
       concurrency: int(values.concurrency, "concurrency", 4),

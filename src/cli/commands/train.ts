@@ -12,7 +12,7 @@ import { generateOfflineDataset } from "../../data/offline";
 import { initBackend, type BackendName } from "../../model/runtime";
 import { loadCheckpoint } from "../../model/checkpoint";
 import type { Transformer } from "../../model/transformer";
-import { LlmClient } from "../../llm/client";
+import { createLlmClient } from "../../llm/pool";
 import { LocalPolicyChatModel } from "../../selfplay/local-policy";
 import { LlmCaJudge, OracleCaJudge, type CaJudge } from "../../reward/judges";
 import { loadRubric } from "../../reward/rubric";
@@ -153,7 +153,7 @@ export const command: Command = {
       if (!quiet) console.error(s);
     };
     const judge: CaJudge =
-      judgeKind === "oracle" ? new OracleCaJudge() : new LlmCaJudge({ client: new LlmClient({ baseURL: baseUrl!, model: judgeModel! }), cacheDir: path.join(runDir, "judge-cache") });
+      judgeKind === "oracle" ? new OracleCaJudge() : new LlmCaJudge({ client: createLlmClient({ baseURL: baseUrl!, model: judgeModel! }), cacheDir: path.join(runDir, "judge-cache") });
     const common = {
       policy,
       chatModel: (m: Transformer, name: string) => new LocalPolicyChatModel({ model: m, tokenizer, name: `local:${name}` }),
