@@ -5,9 +5,12 @@
 //   turn     := PROPOSE package " | " note
 //             | ACCEPT package [" | " note]
 //             | REJECT [" | " note]
-//   package  := issue "=" option { " " issue "=" option }     (every issue exactly once, ids from the scenario)
+//   package  := number "=" letter { " " number "=" letter }   (every issue exactly once; rendered in issue order)
 //   summary  := SOLUTION package " | " prose                  (the joint solution Agent 1 writes)
 //   summary  := NO-DEAL " | " prose                            (eval mode, when no package can be named)
+// Names are POSITIONAL: issue k of `structured.issues` is "k" (1-based), option j of an issue is the j-th letter
+// ("a".."d"), e.g. `PROPOSE 1=b 2=a 3=c | reason`. A small policy then never has to copy scenario-specific slugs
+// from its prompt. Parsed packages are still Record<issueId, optionId>: positions are mapped to ids here.
 import type { Package, Structured } from "../data/schema";
 
 export const MOVE_KINDS = ["propose", "accept", "reject"] as const;
@@ -45,12 +48,19 @@ export function isValidMove(m: ParsedMove | null | undefined): m is Move {
   return m !== null && m !== undefined && m.kind !== "invalid";
 }
 
-/** Canonical text of a package: issues in the scenario's order, `issue=option` separated by spaces. */
+/** The letter naming option `index` (0-based) of an issue: 0 -> "a", 1 -> "b", ... */
+export function optionLetter(index: number): string {
+  return String.fromCharCode(97 + index);
+}
+
+/** Canonical text of a package: issues in the scenario's order as `number=letter`, separated by spaces. */
 export function renderPackage(pkg: Package, structured: Structured): string {
-  return structured.issues
-    .filter((issue) => pkg[issue.id] !== undefined)
-    .map((issue) => `${issue.id}=${pkg[issue.id]}`)
-    .join(" ");
+  const parts: string[] = [];
+  structured.issues.forEach((issue, k) => {
+    const j = issue.options.findIndex((o) => o.id === pkg[issue.id]);
+    if (j >= 0) parts.push(`${k + 1}=${optionLetter(j)}`);
+  });
+  return parts.join(" ");
 }
 
 /** Renders a move as one line. The note is flattened to one line and stripped of "|". */
@@ -80,28 +90,43 @@ export interface ParseOptions {
   strict?: boolean;
 }
 
-/** Parses a package body ("a=x b=y"); every issue exactly once, ids must exist in the scenario. */
+/** Parses a package body ("1=b 2=a"); every issue exactly once, positions must exist in the scenario. */
 export function parsePackage(body: string, structured: Structured): Package | InvalidMove {
   const pkg: Package = {};
   const parts = body.trim().split(/\s+/).filter((p) => p !== "");
   if (parts.length === 0) return invalid("empty package");
+  const n = structured.issues.length;
   for (const part of parts) {
-    const eq = part.indexOf("=");
-    if (eq <= 0 || eq === part.length - 1) return invalid(`"${part}" is not issue=option`);
-    const issueId = part.slice(0, eq);
-    const optionId = part.slice(eq + 1);
-    const issue = structured.issues.find((i) => i.id === issueId);
-    if (!issue) return invalid(`unknown issue "${issueId}"`);
-    if (!issue.options.some((o) => o.id === optionId)) return invalid(`unknown option "${optionId}" for issue "${issueId}"`);
-    if (pkg[issueId] !== undefined) return invalid(`issue "${issueId}" named twice`);
-    pkg[issueId] = optionId;
+    const m = /^(\d+)=([a-z])$/.exec(part);
+    if (!m) return invalid(`"${part.slice(0, 30)}" is not number=letter`);
+    const k = Number(m[1]);
+    const issue = k >= 1 ? structured.issues[k - 1] : undefined;
+    if (!issue) return invalid(`unknown issue ${m[1]} (issues are 1-${n})`);
+    const j = m[2]!.charCodeAt(0) - 97;
+    const option = issue.options[j];
+    if (!option) return invalid(`unknown option ${m[2]} for issue ${k} (options are a-${optionLetter(issue.options.length - 1)})`);
+    if (pkg[issue.id] !== undefined) return invalid(`issue ${k} named twice`);
+    pkg[issue.id] = option.id;
   }
-  const missing = structured.issues.filter((i) => pkg[i.id] === undefined).map((i) => i.id);
+  const missing = structured.issues.map((i, k) => (pkg[i.id] === undefined ? String(k + 1) : null)).filter((x) => x !== null);
   if (missing.length) return invalid(`package misses issue${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
   return pkg;
 }
 
-/** Parses a turn. Unknown keyword, issue or option, or an incomplete package -> InvalidMove with the reason. */
+/** The older slug syntax ("budget=basic timeline=pilot"); only parseSummary falls back to it (lenient). */
+function parseSlugPackage(body: string, structured: Structured): Package | null {
+  const pkg: Package = {};
+  for (const part of body.trim().split(/\s+/).filter((p) => p !== "")) {
+    const eq = part.indexOf("=");
+    const issue = structured.issues.find((i) => i.id === part.slice(0, eq));
+    const optionId = part.slice(eq + 1);
+    if (eq <= 0 || !issue || !issue.options.some((o) => o.id === optionId) || pkg[issue.id] !== undefined) return null;
+    pkg[issue.id] = optionId;
+  }
+  return structured.issues.every((i) => pkg[i.id] !== undefined) ? pkg : null;
+}
+
+/** Parses a turn. Unknown keyword, issue number or option letter, or an incomplete package -> InvalidMove with the reason. */
 export function parseMove(text: string, structured: Structured, options: ParseOptions = {}): ParsedMove {
   const line = pickLine(text, Object.keys(KEYWORDS), options.strict ?? true);
   if (typeof line !== "string") return line;
@@ -138,7 +163,10 @@ export function renderSummary(pkg: Package | null, prose: string, structured: St
   return pkg ? `${SOLUTION_KEYWORD} ${renderPackage(pkg, structured)} | ${p}` : `${NO_DEAL_KEYWORD} | ${p}`;
 }
 
-/** Parses a summary; lenient about extra lines after the SOLUTION line (the prose may run on). */
+/**
+ * Parses a summary; lenient about extra lines after the SOLUTION line (the prose may run on) and, when the
+ * positional package does not parse, about a package in the older slug syntax ("budget=basic ...").
+ */
 export function parseSummary(text: string, structured: Structured): ParsedSummary {
   const line = pickLine(text, [SOLUTION_KEYWORD, NO_DEAL_KEYWORD], false);
   if (typeof line !== "string") return { package: null, prose: text.trim(), error: line.reason, noDeal: false };
@@ -148,8 +176,12 @@ export function parseSummary(text: string, structured: Structured): ParsedSummar
   const afterLine = at >= 0 ? text.slice(at + line.length).trim() : "";
   const prose = [(bar >= 0 ? line.slice(bar + 1) : "").trim(), afterLine].filter((s) => s !== "").join(" ");
   if (head === NO_DEAL_KEYWORD) return { package: null, prose, noDeal: true };
-  const pkg = parsePackage(head.slice(SOLUTION_KEYWORD.length), structured);
-  if (isInvalid(pkg)) return { package: null, prose, error: pkg.reason, noDeal: false };
+  const body = head.slice(SOLUTION_KEYWORD.length);
+  const pkg = parsePackage(body, structured);
+  if (isInvalid(pkg)) {
+    const slug = parseSlugPackage(body, structured);
+    return slug ? { package: slug, prose, noDeal: false } : { package: null, prose, error: pkg.reason, noDeal: false };
+  }
   return { package: pkg, prose, noDeal: false };
 }
 

@@ -2,7 +2,7 @@
 // the per-turn user message (the last-k-turn window as a transcript) and Agent 1's joint-solution prompt (paper §3.2).
 import type { Persona, Scenario, Structured } from "../data/schema";
 import type { ChatMessage } from "../llm/client";
-import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD } from "./language";
+import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter } from "./language";
 
 export type Side = "a" | "b";
 export type PromptStyle = "full" | "compact";
@@ -20,9 +20,23 @@ export interface TranscriptLine {
 export const SELF_LABEL = "You";
 export const OTHER_LABEL = "Them";
 
-/** "budget: basic 8, premium 2" lines with this side's private utilities, in scenario order. */
-export function renderOwnUtilities(structured: Structured, side: Side): string {
-  return structured.issues.map((i) => `${i.id}: ${i.options.map((o) => `${o.id} ${o.utility[side]}`).join(", ")}`).join("\n");
+/**
+ * The numbered issue list, one line per issue in scenario order: "1. Budget: a) Basic 8, b) Premium 2" (full style:
+ * labels) or "1. budget: a) basic 8, b) premium 2" (compact style: the short ids). The move syntax uses only the
+ * numbers and letters; the names are for reading. `side` adds that side's private utility after each option.
+ */
+export function renderIssueList(structured: Structured, style: PromptStyle, side?: Side): string {
+  return structured.issues
+    .map((i, k) => {
+      const opts = i.options.map((o, j) => `${optionLetter(j)}) ${style === "full" ? o.label : o.id}${side ? ` ${o.utility[side]}` : ""}`);
+      return `${k + 1}. ${style === "full" ? i.label : i.id}: ${opts.join(", ")}`;
+    })
+    .join("\n");
+}
+
+/** The issue list with this side's private utilities (see renderIssueList). */
+export function renderOwnUtilities(structured: Structured, side: Side, style: PromptStyle = "full"): string {
+  return renderIssueList(structured, style, side);
 }
 
 function personaLines(p: Persona, style: PromptStyle): string[] {
@@ -36,11 +50,13 @@ function personaLines(p: Persona, style: PromptStyle): string[] {
 }
 
 export const TURN_RULES = [
-  "Reply with one line:",
-  "PROPOSE issue=option ... | short reason",
-  "ACCEPT issue=option ... (accept their last proposal)",
+  "Reply with one line; name every issue by its number and your choice by its letter:",
+  "PROPOSE 1=a 2=b ... | short reason",
+  "ACCEPT 1=a 2=b ... (accept their last proposal exactly)",
   "REJECT | short reason",
 ].join("\n");
+
+export const COMPACT_TURN_RULES = "Reply with one line: PROPOSE 1=a 2=b ... | reason, ACCEPT 1=a 2=b ..., or REJECT | reason.";
 
 /** The system prompt of the agent playing `side`: persona, the other side, the dilemma and its own utilities. */
 export function buildSystemPrompt(scenario: Scenario, side: Side, style: PromptStyle = "full"): string {
@@ -49,8 +65,8 @@ export function buildSystemPrompt(scenario: Scenario, side: Side, style: PromptS
   const lines = [...personaLines(me, style), `The other side is ${them.name}, ${them.role}.`, `Dilemma: ${scenario.dilemma}`];
   if (scenario.structured) {
     lines.push("Issues and your private scores (0-10, higher is better for you):");
-    lines.push(renderOwnUtilities(scenario.structured, side));
-    lines.push(style === "full" ? TURN_RULES : "Reply with one line: PROPOSE, ACCEPT or REJECT.");
+    lines.push(renderOwnUtilities(scenario.structured, side, style));
+    lines.push(style === "full" ? TURN_RULES : COMPACT_TURN_RULES);
   } else {
     lines.push("Negotiate toward a joint resolution. Reply with one short turn; say clearly when you agree.");
   }
@@ -102,8 +118,8 @@ export function buildSummaryMessages(
   lines.push(`${me.name} wants: ${wants(me)}.`, `${them.name} wants: ${wants(them)}.`);
   if (scenario.structured) {
     lines.push("Issues and options:");
-    lines.push(scenario.structured.issues.map((i) => `${i.id}: ${i.options.map((o) => o.id).join(", ")}`).join("\n"));
-    lines.push(`Write the joint solution in one line: ${SOLUTION_KEYWORD} issue=option ... | how it serves both sides`);
+    lines.push(renderIssueList(scenario.structured, style));
+    lines.push(`Write the joint solution in one line: ${SOLUTION_KEYWORD} 1=a 2=b ... | how it serves both sides`);
     if (!options.agreed) lines.push(`If no solution can be named, write: ${NO_DEAL_KEYWORD} | why`);
   } else {
     lines.push("Write the joint solution both sides can support, in two or three sentences.");
@@ -121,9 +137,12 @@ export function buildSummaryMessages(
 
 /** What a prompt-driven agent can read back from a turn or summary prompt (scripted negotiators use this). */
 export interface PromptView {
-  /** Own utilities per issue/option in prompt order (empty for the free-text world or the summary prompt). */
-  issues: Array<{ id: string; options: Array<{ id: string; utility: number }> }>;
-  /** Option ids per issue (from either prompt). */
+  /**
+   * Own utilities per issue/option in prompt order (empty for the free-text world or the summary prompt). Ids are
+   * the positional names ("1", "2", ... and "a", "b", ...); `name` is the label or id the prompt shows.
+   */
+  issues: Array<{ id: string; name: string; options: Array<{ id: string; name: string; utility: number }> }>;
+  /** Option letters per issue number (from either prompt). */
   optionIds: Record<string, string[]>;
   turnNumber: number;
   maxTurns: number;
@@ -131,6 +150,22 @@ export interface PromptView {
   /** True for the joint-solution prompt. */
   summary: boolean;
   agreed: boolean;
+}
+
+/** "1. Budget: a) Basic 8, b) Premium 2" -> number, name and options (name, utility when present). */
+function readIssueLine(line: string, k: number, withUtility: boolean): { name: string; options: Array<{ id: string; name: string; utility: number }> } | null {
+  const m = /^(\d+)\. (.+?): (a\) .*)$/.exec(line);
+  if (!m || Number(m[1]) !== k) return null;
+  const chunks = m[3]!.split(/(?:^|, )(?=[a-z]\) )/).filter((c) => c !== "");
+  const options = chunks.map((c, j) => {
+    if (!c.startsWith(`${optionLetter(j)}) `)) throw new Error(`readPromptView: option ${j + 1} of issue ${k} is "${c}"`);
+    const body = c.slice(3);
+    if (!withUtility) return { id: optionLetter(j), name: body, utility: 0 };
+    const mm = /^(.*) (\d+)$/.exec(body);
+    if (!mm) throw new Error(`readPromptView: bad utility "${c}"`);
+    return { id: optionLetter(j), name: mm[1]!, utility: Number(mm[2]) };
+  });
+  return { name: m[2]!, options };
 }
 
 /** Reads a prompt built by this module back into structured form. Throws when it is not such a prompt. */
@@ -145,20 +180,11 @@ export function readPromptView(messages: readonly ChatMessage[]): PromptView {
   const start = utilStart >= 0 ? utilStart : optStart;
   if (start >= 0) {
     for (const line of sysLines.slice(start + 1)) {
-      const m = /^([a-z][a-z0-9-]*): (.+)$/.exec(line);
-      if (!m) break;
-      const opts = m[2]!.split(", ").map((s) => s.trim());
-      if (utilStart >= 0) {
-        const parsed = opts.map((o) => {
-          const mm = /^([a-z][a-z0-9-]*) (\d+)$/.exec(o);
-          if (!mm) throw new Error(`readPromptView: bad utility "${o}"`);
-          return { id: mm[1]!, utility: Number(mm[2]) };
-        });
-        issues.push({ id: m[1]!, options: parsed });
-        optionIds[m[1]!] = parsed.map((p) => p.id);
-      } else {
-        optionIds[m[1]!] = opts;
-      }
+      const k = Object.keys(optionIds).length + 1;
+      const parsed = readIssueLine(line, k, utilStart >= 0);
+      if (!parsed) break;
+      if (utilStart >= 0) issues.push({ id: String(k), name: parsed.name, options: parsed.options });
+      optionIds[String(k)] = parsed.options.map((o) => o.id);
     }
   }
   const userLines = user.split("\n");
@@ -181,7 +207,10 @@ export function readPromptView(messages: readonly ChatMessage[]): PromptView {
   };
 }
 
-/** A Structured-like view built from option ids only (to parse moves inside a prompt-driven agent). */
+/**
+ * A Structured-like view with the positional names as ids (issue "1", option "a"), so parseMove/renderMove on it
+ * read and write exactly the same text as on the real scenario.
+ */
 export function structuredFromView(view: PromptView): Structured {
   return {
     issues: Object.entries(view.optionIds).map(([id, opts]) => ({

@@ -3,7 +3,7 @@
 import { Rng, deriveSeed } from "../core/rng";
 import type { Package, Scenario } from "../data/schema";
 import type { ChatModel, ChatModelRequest, ChatTurn } from "../llm/chat-model";
-import { parseMove, renderMove, renderSummary, type Move } from "./language";
+import { optionLetter, parseMove, renderMove, renderSummary, type Move } from "./language";
 import { readPromptView, structuredFromView, type PromptView } from "./prompts";
 
 export const STRATEGIES = ["hardline", "conceding", "integrative", "random"] as const;
@@ -14,7 +14,7 @@ export const DEFAULT_MIX: Record<Strategy, number> = { hardline: 0.2, conceding:
 /** What a strategy knows: its prompt, plus (when the scenario is known) which options are creative. */
 export interface NegotiatorContext {
   view: PromptView;
-  /** "issue=option" keys of creative options, when known. */
+  /** Positional "number=letter" keys of creative options (e.g. "2=c"), when known. */
   creative: Set<string>;
   rng: Rng;
 }
@@ -97,22 +97,22 @@ export function decideMove(strategy: Strategy, ctx: NegotiatorContext): Move {
   if (strategy === "random") {
     const r = rng.next();
     if (theirLast && r < 0.3) return { kind: "accept", package: theirLast, note: rng.choice(ACCEPT_NOTES) };
-    if (r < 0.45 && moves.length > 0) return { kind: "reject", note: `I want more on ${rng.choice(view.issues).id}` };
+    if (r < 0.45 && moves.length > 0) return { kind: "reject", note: `I want more on issue ${rng.choice(view.issues).id}` };
     const p = rng.choice(all).pkg;
-    return { kind: "propose", package: p, note: `what about this on ${rng.choice(view.issues).id}` };
+    return { kind: "propose", package: p, note: `what about this on issue ${rng.choice(view.issues).id}` };
   }
   if (theirLast && normOf(theirLast) >= asp - 1e-9) return { kind: "accept", package: theirLast, note: rng.choice(ACCEPT_NOTES) };
   const ok = all.filter((w) => w.norm >= asp - 1e-9);
   const pool = ok.length ? ok : [pickBest(all, (w) => w.own, rng)];
   if (strategy === "hardline") {
-    if (theirLast && rng.bernoulli(0.25)) return { kind: "reject", note: `this gives up too much on ${top}` };
+    if (theirLast && rng.bernoulli(0.25)) return { kind: "reject", note: `this gives up too much on issue ${top}` };
     const p = pickBest(pool, (w) => w.own, rng);
     return { kind: "propose", package: p.pkg, note: `I cannot give up ${top}=${p.pkg[top]}` };
   }
   if (strategy === "conceding") {
     const p = pickBest(pool, (w) => overlap(w.pkg, theirLast) * 100 - w.own, rng);
     const moved = view.issues.find((i) => theirLast && p.pkg[i.id] === theirLast[i.id] && i.id !== top);
-    return { kind: "propose", package: p.pkg, note: moved ? `I can move to ${moved.id}=${p.pkg[moved.id]} to meet you` : `this protects ${top} and is open to change` };
+    return { kind: "propose", package: p.pkg, note: moved ? `I can move to ${moved.id}=${p.pkg[moved.id]} to meet you` : `this protects issue ${top} and is open to change` };
   }
   // integrative: logroll toward what the other side has asked for, prefer creative options, keep own aspiration.
   const theirLikes = new Map<string, number>();
@@ -145,7 +145,7 @@ export function decideSummary(view: PromptView): string {
     if (m.kind === "propose") pkg = m.package;
   }
   if (!pkg) return renderSummary(null, "we could not name a package both sides accept", structured);
-  const parts = Object.entries(pkg).map(([i, o]) => `${o} ${i}`);
+  const parts = Object.entries(pkg).map(([i, o]) => `${i}=${o}`);
   const prose = `${view.agreed ? "we agree on" : "the best joint option is"} ${parts.join(", ")}, which protects what each side values most`;
   return renderSummary(pkg, prose, structured);
 }
@@ -169,7 +169,7 @@ export class ScriptedNegotiatorModel implements ChatModel {
     this.name = options.name ?? `scripted:${typeof options.strategy === "string" ? options.strategy : "mix"}`;
     for (const s of options.scenarios ?? []) {
       const set = new Set<string>();
-      for (const i of s.structured?.issues ?? []) for (const o of i.options) if (o.creative) set.add(`${i.id}=${o.id}`);
+      (s.structured?.issues ?? []).forEach((i, k) => i.options.forEach((o, j) => o.creative && set.add(`${k + 1}=${optionLetter(j)}`)));
       this.creativeById.set(s.id, set);
     }
   }

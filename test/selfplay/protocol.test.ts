@@ -7,8 +7,8 @@ import { episodeToTrainingSamples, EpisodeSchema } from "../../src/selfplay/epis
 import { ScriptedNegotiatorModel, mixedStrategy } from "../../src/selfplay/scripted";
 import { makeScenario, makeScenarios } from "./fixtures";
 
-const P1 = "budget=basic timeline=pilot staff=contract training=online";
-const P2 = "budget=premium timeline=pilot staff=hire training=online";
+const P1 = "1=a 2=c 3=a 4=a"; // budget=basic timeline=pilot staff=contract training=online
+const P2 = "1=c 2=c 3=b 4=a"; // budget=premium timeline=pilot staff=hire training=online
 
 /** Always proposes; the note names the turn so tests can see which turns a prompt shows. */
 function proposer(name: string, pkg: string): FunctionChatModel {
@@ -55,10 +55,10 @@ test("each agent's system prompt has its own persona and only its own utilities"
   await runEpisodes([makeScenario()], { agent1: a1, agent2: a2, seed: 1, groupSize: 1, maxTurns: 2, agent1Side: "b" });
   const sys1 = a1.calls[0]![0]!.messages[0]!.content, sys2 = a2.calls[0]![0]!.messages[0]!.content;
   assert.match(sys1, /^You are Ravi, chief nurse\./);
-  assert.match(sys1, /budget: basic 2, standard 5, premium 9/);
-  assert.doesNotMatch(sys1, /basic 9/);
+  assert.ok(sys1.includes("\n1. Budget: a) Basic 2, b) Standard 5, c) Premium 9\n"));
+  assert.doesNotMatch(sys1, /Basic 9/);
   assert.match(sys2, /^You are Dana, finance director\./);
-  assert.match(sys2, /budget: basic 9, standard 5, premium 1/);
+  assert.ok(sys2.includes("\n1. Budget: a) Basic 9, b) Standard 5, c) Premium 1\n"));
 });
 
 test("max-turn cap; no summary without agreement in train mode, always one in eval mode", async () => {
