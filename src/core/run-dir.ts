@@ -56,7 +56,11 @@ export function describeEnv(extra: Record<string, unknown> = {}, cwd = process.c
     cpus: (require("node:os") as typeof import("node:os")).cpus().length,
     versions: Object.fromEntries(
       ["@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "openai", "danfojs-node", "tslab", "zod"].map(
-        (p) => [p, packageVersion(p)],
+        (p) => {
+          const pj = findPackageJson(p);
+          // danfojs-node's npm override installs @tensorflow/tfjs under the tfjs-node name: say so
+          return [p, pj === null ? null : pj.name === p ? pj.version : `${pj.version} (npm alias of ${pj.name})`];
+        },
       ),
     ),
     ...extra,
@@ -70,9 +74,9 @@ export function writeRunEnv(dir: string, extra: Record<string, unknown> = {}): R
   return env;
 }
 
-/** Installed version of a package, or null when it is not installed (also for packages whose exports hide package.json). */
-export function packageVersion(name: string): string | null {
-  const read = (p: string) => (JSON.parse(fs.readFileSync(p, "utf8")) as { version: string }).version;
+/** The installed package.json of a package (name + version), or null; also finds packages whose exports hide it. */
+export function findPackageJson(name: string): { name: string; version: string } | null {
+  const read = (p: string) => JSON.parse(fs.readFileSync(p, "utf8")) as { name: string; version: string };
   const bases = [process.cwd(), __dirname];
   try {
     return read(require.resolve(`${name}/package.json`, { paths: bases }));
@@ -87,6 +91,11 @@ export function packageVersion(name: string): string | null {
     }
   }
   return null;
+}
+
+/** Installed version of a package, or null when it is not installed. */
+export function packageVersion(name: string): string | null {
+  return findPackageJson(name)?.version ?? null;
 }
 
 function git(args: string[], cwd: string): string | null {

@@ -1,10 +1,9 @@
 // `parley doctor`: what this machine offers parley — tfjs backend, package versions, Jupyter + tslab, Chromium, torch.
 // Exits 0 and prints warnings for missing pieces (`--strict` exits 1 when a required one is missing).
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { Command } from "../command";
 import { describeBackend } from "../../model/runtime";
+import { findPackageJson } from "../../core/run-dir";
 import { checkChromium, checkInteractive, checkJupyter, checkKernelSpec, checkTorch, type ToolCheck } from "../../notebook/tooling";
 
 const PACKAGES = [
@@ -21,24 +20,6 @@ const PACKAGES = [
 ];
 
 /** A package's package.json (also for packages whose "exports" map hides package.json, like openai). */
-function findPackageJson(name: string): { name: string; version: string } | null {
-  const paths = [process.cwd(), __dirname];
-  const read = (p: string) => JSON.parse(fs.readFileSync(p, "utf8")) as { name: string; version: string };
-  try {
-    return read(require.resolve(`${name}/package.json`, { paths }));
-  } catch {
-    // fall through
-  }
-  for (const base of paths) {
-    for (let dir = base; ; dir = path.dirname(dir)) {
-      const p = path.join(dir, "node_modules", name, "package.json");
-      if (fs.existsSync(p)) return read(p);
-      if (path.dirname(dir) === dir) break;
-    }
-  }
-  return null;
-}
-
 /** "4.22.0", "not installed", or a note when the name is an npm alias (the danfojs-node override). */
 function versionLine(name: string): string {
   const pj = findPackageJson(name);
