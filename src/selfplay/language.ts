@@ -63,6 +63,11 @@ export function renderPackage(pkg: Package, structured: Structured): string {
   return parts.join(" ");
 }
 
+/** The package shape of a scenario for prompts: "1=a/b/c 2=a/b" (every issue, its option letters to choose from). */
+export function packageTemplate(structured: Structured): string {
+  return structured.issues.map((i, k) => `${k + 1}=${i.options.map((_, j) => optionLetter(j)).join("/")}`).join(" ");
+}
+
 /** Renders a move as one line. The note is flattened to one line and stripped of "|". */
 export function renderMove(move: Move, structured: Structured): string {
   const note = cleanNote(move.note);

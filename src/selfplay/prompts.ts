@@ -2,7 +2,7 @@
 // the per-turn user message (the last-k-turn window as a transcript) and Agent 1's joint-solution prompt (paper §3.2).
 import type { Persona, Scenario, Structured } from "../data/schema";
 import type { ChatMessage } from "../llm/client";
-import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter } from "./language";
+import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter, packageTemplate } from "./language";
 
 export type Side = "a" | "b";
 export type PromptStyle = "full" | "compact";
@@ -49,14 +49,20 @@ function personaLines(p: Persona, style: PromptStyle): string[] {
   ];
 }
 
-export const TURN_RULES = [
-  "Reply with one line; name every issue by its number and your choice by its letter:",
-  "PROPOSE 1=a 2=b ... | short reason",
-  "ACCEPT 1=a 2=b ... (accept their last proposal exactly)",
-  "REJECT | short reason",
-].join("\n");
-
-export const COMPACT_TURN_RULES = "Reply with one line: PROPOSE 1=a 2=b ... | reason, ACCEPT 1=a 2=b ..., or REJECT | reason.";
+/**
+ * The move syntax with this scenario's package shape spelled out ("1=a/b/c 2=a/b": one letter per issue number), so
+ * the reply can be written by copying the shape instead of counting issues and options.
+ */
+export function renderTurnRules(structured: Structured, style: PromptStyle): string {
+  const t = packageTemplate(structured);
+  if (style === "compact") return `Reply with one line: PROPOSE ${t} | reason, ACCEPT ${t}, or REJECT | reason.`;
+  return [
+    "Reply with one line; name every issue by its number and your choice by its letter:",
+    `PROPOSE ${t} | short reason`,
+    `ACCEPT ${t} (accept their last proposal exactly)`,
+    "REJECT | short reason",
+  ].join("\n");
+}
 
 /** The system prompt of the agent playing `side`: persona, the other side, the dilemma and its own utilities. */
 export function buildSystemPrompt(scenario: Scenario, side: Side, style: PromptStyle = "full"): string {
@@ -66,7 +72,7 @@ export function buildSystemPrompt(scenario: Scenario, side: Side, style: PromptS
   if (scenario.structured) {
     lines.push("Issues and your private scores (0-10, higher is better for you):");
     lines.push(renderOwnUtilities(scenario.structured, side, style));
-    lines.push(style === "full" ? TURN_RULES : COMPACT_TURN_RULES);
+    lines.push(renderTurnRules(scenario.structured, style));
   } else {
     lines.push("Negotiate toward a joint resolution. Reply with one short turn; say clearly when you agree.");
   }
@@ -119,7 +125,7 @@ export function buildSummaryMessages(
   if (scenario.structured) {
     lines.push("Issues and options:");
     lines.push(renderIssueList(scenario.structured, style));
-    lines.push(`Write the joint solution in one line: ${SOLUTION_KEYWORD} 1=a 2=b ... | how it serves both sides`);
+    lines.push(`Write the joint solution in one line: ${SOLUTION_KEYWORD} ${packageTemplate(scenario.structured)} | how it serves both sides`);
     if (!options.agreed) lines.push(`If no solution can be named, write: ${NO_DEAL_KEYWORD} | why`);
   } else {
     lines.push("Write the joint solution both sides can support, in two or three sentences.");

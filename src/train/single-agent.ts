@@ -9,7 +9,7 @@ import type { CaJudge, CaJudgeInput, JudgeResult } from "../reward/judges";
 import { solutionParts } from "../reward/judges";
 import { deriveSeed } from "../core/rng";
 import { ConfigError } from "../core/errors";
-import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter, parseSummary } from "../selfplay/language";
+import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter, packageTemplate, parseSummary } from "../selfplay/language";
 import { meanOf } from "./advantages";
 import { parseGrpoConfig, type GrpoConfig, type GrpoConfigInput } from "./grpo-config";
 import { judgeResultToReward } from "./rollout-reward";
@@ -42,7 +42,7 @@ export function buildDirectAnswerMessages(scenario: Scenario): ChatMessage[] {
   if (scenario.structured) {
     lines.push(`Issues and options with scores for ${a.name} / ${b.name} (0-10):`);
     scenario.structured.issues.forEach((i, k) => lines.push(`${k + 1}. ${i.id}: ${i.options.map((o, j) => `${optionLetter(j)}) ${o.id} ${o.utility.a}/${o.utility.b}`).join(", ")}`));
-    lines.push(`Answer in one line, each issue by its number and your choice by its letter: ${SOLUTION_KEYWORD} 1=a 2=b ... | how it serves both sides`);
+    lines.push(`Answer in one line, each issue by its number and your choice by its letter: ${SOLUTION_KEYWORD} ${packageTemplate(scenario.structured)} | how it serves both sides`);
   } else {
     lines.push("Answer with the solution in two or three sentences.");
   }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Rng } from "../../src/core/rng";
 import { parseMove, parseSummary, renderMove, renderSummary, packagesEqual, type Move } from "../../src/selfplay/language";
-import { COMPACT_TURN_RULES, buildSummaryMessages, buildTurnMessages, readPromptView, renderIssueList, structuredFromView } from "../../src/selfplay/prompts";
+import { buildSummaryMessages, buildTurnMessages, readPromptView, renderIssueList, structuredFromView } from "../../src/selfplay/prompts";
 import { makeScenario, randomScenario } from "./fixtures";
 
 const s = makeScenario().structured!;
@@ -98,7 +98,9 @@ test("prompts number the issues and letter the options; readPromptView reads the
   assert.equal(renderIssueList(s, "compact"), "1. budget: a) basic, b) standard, c) premium\n2. timeline: a) fast, b) phased, c) pilot\n3. staff: a) contract, b) hire\n4. training: a) online, b) onsite");
   for (const style of ["full", "compact"] as const) {
     const msgs = buildTurnMessages(sc, "b", [{ side: "a", text: "PROPOSE 1=a 2=b 3=a 4=a | mine" }], { contextTurns: 2, maxTurns: 5, style });
-    assert.ok(msgs[0]!.content.includes(style === "full" ? "PROPOSE 1=a 2=b ... | short reason" : COMPACT_TURN_RULES));
+    assert.ok(msgs[0]!.content.endsWith(style === "full"
+      ? "\nPROPOSE 1=a/b/c 2=a/b/c 3=a/b 4=a/b | short reason\nACCEPT 1=a/b/c 2=a/b/c 3=a/b 4=a/b (accept their last proposal exactly)\nREJECT | short reason"
+      : "\nReply with one line: PROPOSE 1=a/b/c 2=a/b/c 3=a/b 4=a/b | reason, ACCEPT 1=a/b/c 2=a/b/c 3=a/b 4=a/b, or REJECT | reason."));
     const v = readPromptView(msgs);
     assert.deepEqual(v.issues.map((i) => [i.id, i.options.map((o) => `${o.id}:${o.utility}`).join(" ")]), [
       ["1", "a:2 b:5 c:9"], ["2", "a:8 b:4 c:9"], ["3", "a:3 b:9"], ["4", "a:6 b:4"],
@@ -108,7 +110,7 @@ test("prompts number the issues and letter the options; readPromptView reads the
     assert.deepEqual(m, { kind: "propose", package: { 1: "a", 2: "b", 3: "a", 4: "a" }, note: "mine" });
     assert.equal(renderMove(m as Move, structuredFromView(v)), "PROPOSE 1=a 2=b 3=a 4=a | mine");
     const sum = buildSummaryMessages(sc, "a", [], { contextTurns: 2, agreed: true, style });
-    assert.ok(sum[0]!.content.includes("SOLUTION 1=a 2=b ... | how it serves both sides"));
+    assert.ok(sum[0]!.content.includes("\nWrite the joint solution in one line: SOLUTION 1=a/b/c 2=a/b/c 3=a/b 4=a/b | how it serves both sides"));
     assert.deepEqual(readPromptView(sum).optionIds, { 1: ["a", "b", "c"], 2: ["a", "b", "c"], 3: ["a", "b"], 4: ["a", "b"] });
   }
 });

@@ -92,7 +92,7 @@ test("direct-answer prompt shows both sides' scores and the SOLUTION format; the
   const sc = makeScenario();
   const msgs = buildDirectAnswerMessages(sc);
   assert.ok(msgs[0]!.content.includes("\n1. budget: a) basic 9/2, b) standard 5/5, c) premium 1/9\n2. timeline: a) fast 2/8, b) phased 8/4, c) pilot 9/9\n"));
-  assert.ok(msgs[0]!.content.includes("SOLUTION 1=a 2=b ... | how it serves both sides"));
+  assert.ok(msgs[0]!.content.includes("SOLUTION 1=a/b/c 2=a/b/c 3=a/b 4=a/b | how it serves both sides"));
   const r = await new OracleCaJudge().score({ scenario: sc, solution: { text: "x", package: { budget: "standard", timeline: "pilot", staff: "hire", training: "online" } } });
   assert.ok(r.valid && r.score! >= 1);
 });
