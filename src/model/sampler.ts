@@ -72,20 +72,32 @@ export function sampleFromLogits(
   let id = V - 1;
   let mass: number;
   if (topP < 1) {
-    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => (probs[b] as number) - (probs[a] as number) || a - b);
+    // Nucleus: the kept mass and the walk depend only on the sorted probability values, so a native Float64Array
+    // sort (~6x faster than an index sort with a comparator) suffices; the id is recovered at the end, taking
+    // smaller ids first among equal probabilities.
+    const sorted = Float64Array.from(probs).sort(); // ascending; walked from the end (descending probability)
     let kept = 0;
     let acc = 0;
     while (kept < V) {
-      acc += probs[order[kept] as number] as number;
+      acc += sorted[V - 1 - kept] as number;
       kept++;
       if (acc >= topP * sum) break;
     }
     let u = rng.next() * acc;
-    id = order[kept - 1] as number;
+    let pos = kept - 1;
     for (let k = 0; k < kept; k++) {
-      const i = order[k] as number;
-      u -= probs[i] as number;
+      u -= sorted[V - 1 - k] as number;
       if (u < 0) {
+        pos = k;
+        break;
+      }
+    }
+    const value = sorted[V - 1 - pos] as number;
+    let first = pos;
+    while (first > 0 && sorted[V - first] === value) first--;
+    let rank = pos - first;
+    for (let i = 0; i < V; i++) {
+      if (probs[i] === value && rank-- === 0) {
         id = i;
         break;
       }

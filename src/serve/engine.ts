@@ -10,7 +10,7 @@ import { DEFAULT_CHAT_TEMPLATE, encodeChat, type TemplateMessage } from "../mode
 import { loadCheckpoint } from "../model/checkpoint";
 import type { Transformer } from "../model/transformer";
 import { findStop, heldBackLength, logSumExp, topLogprobs } from "./logprobs";
-import { sampleNucleus } from "./sampling";
+import { sampleFromLogits } from "../model/sampler";
 
 export interface RowParams {
   prompt: number[];
@@ -300,7 +300,7 @@ export class ServeEngine {
   /** Samples one token for a row and updates its text, stops, logprobs and stream. */
   private step(row: Row, logits: Float32Array, maxSeq: number): void {
     const p = row.job.p;
-    const s = sampleNucleus(logits, p.temperature, p.topP, p.rng);
+    const s = sampleFromLogits(logits, p.temperature, p.topP, p.rng);
     row.res.ids.push(s.id);
     this.counters.generatedTokens++;
     if (this.stopIds.has(s.id)) {
