@@ -28,6 +28,7 @@ async function main(): Promise<void> {
       out: { type: "string", default: "runs/format-tune" },
       eval: { type: "string", default: "40" },
       batch: { type: "string", default: "16" },
+      steps: { type: "string", default: "100000" },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   };
   const t0 = Date.now();
   formatTune(model, examples, {
-    steps: 100000, batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, timeBudgetSeconds: Number(values.minutes) * 60,
+    steps: Number(values.steps), batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, timeBudgetSeconds: Number(values.minutes) * 60,
     onStep: (r) => {
       if (r.step % 10 === 0 || r.step <= 2) console.log(`step ${r.step} nll ${r.nll.toFixed(3)} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
     },

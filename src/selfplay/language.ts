@@ -12,6 +12,7 @@
 // ("a".."d"), e.g. `PROPOSE 1=b 2=a 3=c | reason`. A small policy then never has to copy scenario-specific slugs
 // from its prompt. Parsed packages are still Record<issueId, optionId>: positions are mapped to ids here.
 import type { Package, Structured } from "../data/schema";
+import type { LineGrammar } from "../model/constraint";
 
 export const MOVE_KINDS = ["propose", "accept", "reject"] as const;
 export type MoveKind = (typeof MOVE_KINDS)[number];
@@ -66,6 +67,39 @@ export function renderPackage(pkg: Package, structured: Structured): string {
 /** The package shape of a scenario for prompts: "1=a/b/c 2=a/b" (every issue, its option letters to choose from). */
 export function packageTemplate(structured: Structured): string {
   return structured.issues.map((i, k) => `${k + 1}=${i.options.map((_, j) => optionLetter(j)).join("/")}`).join(" ");
+}
+
+/** Every package of a scenario in canonical text ("1=a 2=a", "1=a 2=b", ...), issue order, letters in order. */
+export function allPackageTexts(structured: Structured): string[] {
+  let out = [""];
+  structured.issues.forEach((issue, k) => {
+    const next: string[] = [];
+    for (const prefix of out) issue.options.forEach((_, j) => next.push(`${prefix}${k ? " " : ""}${k + 1}=${optionLetter(j)}`));
+    out = next;
+  });
+  return out;
+}
+
+/**
+ * The turn grammar for constrained decoding (src/model/constraint.ts): canonical packages only, a PROPOSE needs a
+ * reason, ACCEPT and REJECT may end at once or carry a note. Every reply it allows parses as a valid move (strict).
+ */
+export function moveGrammar(structured: Structured): LineGrammar {
+  const headers: LineGrammar["headers"][number][] = [];
+  for (const p of allPackageTexts(structured)) {
+    headers.push({ text: `PROPOSE ${p} | `, tail: "required" });
+    headers.push({ text: `ACCEPT ${p}`, tail: "none" });
+    headers.push({ text: `ACCEPT ${p} | `, tail: "optional" });
+  }
+  headers.push({ text: "REJECT", tail: "none" }, { text: "REJECT | ", tail: "optional" });
+  return { headers };
+}
+
+/** The joint-solution grammar: SOLUTION package | prose, or NO-DEAL | prose (prose required). */
+export function summaryGrammar(structured: Structured): LineGrammar {
+  const headers: LineGrammar["headers"][number][] = allPackageTexts(structured).map((p) => ({ text: `${SOLUTION_KEYWORD} ${p} | `, tail: "required" as const }));
+  headers.push({ text: `${NO_DEAL_KEYWORD} | `, tail: "required" });
+  return { headers };
 }
 
 /** Renders a move as one line. The note is flattened to one line and stripped of "|". */
