@@ -1,5 +1,6 @@
 // ChatModel: the one interface self-play, judges and evaluation use to get chat turns, batched, from any model.
 // Token-in/token-out (DESIGN.md §4): a local policy also returns the exact prompt ids, sampled ids and log-probs.
+import type { LineGrammar } from "../model/constraint";
 import type { Rng } from "../core/rng";
 import { LlmError, type ChatMessage, type LlmClient } from "./client";
 
@@ -36,6 +37,12 @@ export interface ChatModelRequest {
   /** Optional explicit stream (used instead of `seed` when given). */
   rng?: Rng;
   meta?: ChatRequestMeta;
+  /**
+   * Constrain the reply to this grammar (grammar-constrained decoding, src/model/constraint.ts). Local policies
+   * enforce it token by token; network and scripted models ignore it. Reuse one object per grammar: compiled
+   * grammars are cached by object identity.
+   */
+  grammar?: LineGrammar;
 }
 
 /** Exact token record of one local-policy turn: what the model saw and what it sampled. */
@@ -68,6 +75,8 @@ export interface ChatModel {
   /** One turn per request, in order. Implementations batch or run requests concurrently. */
   generate(requests: ChatModelRequest[]): Promise<ChatTurn[]>;
   dispose?(): void;
+  /** Frees caches kept between generate calls (e.g. a local policy's prompt-prefix keys/values); stays usable. */
+  releaseCaches?(): void;
 }
 
 /** A ChatModel from a plain function; for tests and scripted agents. */

@@ -2,7 +2,9 @@
 // Nucleus sampling per Holtzman et al. 2020; ragged prompts are left-padded with per-row rotary positions.
 import { InputError } from "../core/errors";
 import { Rng, deriveSeed } from "../core/rng";
+import type { TokenConstraint } from "./constraint";
 import { KvCache, lastLogits } from "./kv-cache";
+import { PrefixCache, SharedPrefixKv } from "./prefix-cache";
 import { positionsFromMask } from "./ops";
 import { Transformer } from "./transformer";
 import * as tf from "@tensorflow/tfjs";
@@ -27,14 +29,26 @@ export interface SampleOptions {
   stopSequences?: number[][];
   /** Default true; false recomputes the whole prefix each step (for benchmarks and tests). */
   useKvCache?: boolean;
+  /**
+   * Shared-prefix reuse: the first prefixLengths[i] tokens of prompt i (0 = none; at most length - 1) are taken
+   * from / added to this cache and only the rest is prefilled; decoding attends to each distinct prefix once per
+   * batch (SharedPrefixKv). Same results up to float rounding. Needs useKvCache.
+   */
+  prefixCache?: PrefixCache;
+  prefixLengths?: number[];
+  /**
+   * Per-prompt grammar constraints (constraint.ts), null/undefined = free. A constrained row only samples tokens its
+   * constraint allows; its logprobs are those of the constrained distribution, its rawLogprobs stay the model's own.
+   */
+  constraints?: ReadonlyArray<TokenConstraint | null | undefined>;
 }
 
 export interface SampleResult {
   /** Sampled ids, in order, including a final stop token or stop sequence when finishReason is "stop". */
   tokens: number[];
-  /** log-prob of each sampled token under the sampling distribution (after temperature and top-p); 0 when greedy. */
+  /** log-prob of each sampled token under the sampling distribution (after temperature, top-p and any constraint); 0 when greedy. */
   logprobs: number[];
-  /** log-prob of each sampled token under the model's untempered distribution (GRPO's old-policy log-probs). */
+  /** log-prob of each sampled token under the model's untempered, unconstrained distribution (GRPO's old-policy log-probs). */
   rawLogprobs: number[];
   finishReason: "stop" | "length";
   /** The stop token ([id]) or stop sequence that ended the row, when finishReason is "stop". */
@@ -117,6 +131,14 @@ export function sampleFromLogits(
   return { id, logprob: Math.log((probs[id] as number) / mass), rawLogprob: (logits[id] as number) - lse };
 }
 
+function logSumExp(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if ((row[i] as number) > max) max = row[i] as number;
+  let z = 0;
+  for (let i = 0; i < row.length; i++) z += Math.exp((row[i] as number) - max);
+  return max + Math.log(z);
+}
+
 function endsWith(tokens: number[], seq: number[]): boolean {
   if (seq.length === 0 || seq.length > tokens.length) return false;
   const off = tokens.length - seq.length;
@@ -136,7 +158,12 @@ function validate(model: Transformer, prompts: number[][], opts: SampleOptions):
   if (!(opts.temperature >= 0)) throw new InputError("must be >= 0", { field: "temperature" });
   if (!(opts.topP > 0 && opts.topP <= 1)) throw new InputError("must be in (0, 1]", { field: "topP" });
   if (opts.rngs !== undefined && opts.rngs.length !== prompts.length) throw new InputError(`need ${prompts.length} rngs`, { field: "rngs" });
+  if (opts.constraints !== undefined && opts.constraints.length !== prompts.length) throw new InputError(`need ${prompts.length} constraints (null for a free row)`, { field: "constraints" });
   if (opts.rngs === undefined && opts.rng === undefined && opts.temperature > 0) throw new InputError("rng or rngs is required when temperature > 0", { field: "rng" });
+  const pl = opts.prefixLengths;
+  if (pl !== undefined && (pl.length !== prompts.length || pl.some((n, i) => !Number.isInteger(n) || n < 0 || n >= (prompts[i] as number[]).length))) {
+    throw new InputError("prefixLengths must give, per prompt, an integer in [0, prompt length - 1]", { field: "prefixLengths" });
+  }
 }
 
 /**
@@ -158,12 +185,20 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
   const results: SampleResult[] = prompts.map(() => ({ tokens: [], logprobs: [], rawLogprobs: [], finishReason: "length" }));
   const done = new Array<boolean>(B).fill(opts.maxNewTokens === 0);
   if (opts.maxNewTokens === 0) return results;
-  const P = Math.max(...prompts.map((p) => p.length));
-  const ids = prompts.map((p) => [...new Array<number>(P - p.length).fill(0), ...p]);
-  const mask = prompts.map((p) => [...new Array<number>(P - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
   const rowLen = prompts.map((p) => p.length);
   const useCache = opts.useKvCache ?? true;
-  const cache = useCache ? new KvCache(B) : null;
+  const prefixCache = useCache && opts.prefixLengths?.some((n) => n > 0) ? opts.prefixCache : undefined;
+  // With a prefix cache only the suffixes are fed; the prefixes' keys/values come from the cache.
+  const fed = prefixCache === undefined ? prompts : prompts.map((p, i) => p.slice((opts.prefixLengths as number[])[i]));
+  const P = Math.max(...fed.map((p) => p.length));
+  const ids = fed.map((p) => [...new Array<number>(P - p.length).fill(0), ...p]);
+  const mask = fed.map((p) => [...new Array<number>(P - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
+  const cache: KvCache | SharedPrefixKv | null =
+    prefixCache !== undefined
+      ? new SharedPrefixKv(model, prefixCache.acquire(model, prompts.map((p, i) => p.slice(0, (opts.prefixLengths as number[])[i]))))
+      : useCache
+        ? new KvCache(B)
+        : null;
   // rowOf[j] = the prompt index held by row j of the (possibly compacted) cache batch.
   let rowOf = prompts.map((_, i) => i);
   try {
@@ -174,7 +209,16 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
         const b = rowOf[j] as number;
         if (done[b]) continue;
         const r = results[b] as SampleResult;
-        const s = sampleFromLogits(logits.subarray(j * V, (j + 1) * V), opts.temperature, opts.topP, rngs[b] as Rng);
+        const row = logits.subarray(j * V, (j + 1) * V);
+        const constraint = opts.constraints?.[b];
+        const rawLse = constraint ? logSumExp(row) : 0;
+        constraint?.mask(row);
+        const s = sampleFromLogits(row, opts.temperature, opts.topP, rngs[b] as Rng);
+        // The mask leaves allowed logits untouched, so the sampled id's logit is still the model's own.
+        if (constraint) {
+          s.rawLogprob = (row[s.id] as number) - rawLse;
+          constraint.advance(s.id);
+        }
         r.tokens.push(s.id);
         r.logprobs.push(s.logprob);
         r.rawLogprobs.push(s.rawLogprob);
@@ -213,6 +257,7 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
     }
   } finally {
     cache?.dispose();
+    prefixCache?.trim();
   }
   return results;
 }

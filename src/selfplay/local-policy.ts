@@ -5,6 +5,8 @@ import { Rng } from "../core/rng";
 import type { ChatMessage } from "../llm/client";
 import type { ChatModel, ChatModelRequest, ChatTurn } from "../llm/chat-model";
 import { DEFAULT_CHAT_TEMPLATE, encodeChat } from "../model/chat-template";
+import { LineGrammarConstraint, compileLineGrammar, type CompiledLineGrammar, type LineGrammar } from "../model/constraint";
+import { PrefixCache } from "../model/prefix-cache";
 import { generate } from "../model/sampler";
 import { turnStopIds, type Tokenizer } from "../model/tokenizer";
 import type { Transformer } from "../model/transformer";
@@ -21,7 +23,17 @@ export interface LocalPolicyOptions {
    * batch x prompt length^2 (attention scores), and the wasm heap is bounded, so very large batches can abort.
    */
   maxBatch?: number;
+  /**
+   * Bytes of prompt-prefix keys/values kept between generate calls (shared-prefix reuse, see prefix-cache.ts);
+   * default 64 MiB, 0 = off. The prefix of a prompt is its first chat message (the system prompt: persona, dilemma,
+   * issues), identical across a group's dialogues and an episode's turns. Entries are dropped whenever the model's
+   * weights change; runEpisodes also releases them when it returns (releaseCaches).
+   */
+  prefixCacheBytes?: number;
 }
+
+/** Shortest first message worth caching as a prefix (shorter ones are prefilled with the rest of the prompt). */
+const MIN_PREFIX_TOKENS = 16;
 
 /** How prompts are encoded and replies end, shared by sampling and supervised format tuning. */
 export function chatEncoder(tokenizer: Tokenizer, template?: string): SftEncoder {
@@ -41,6 +53,8 @@ export class LocalPolicyChatModel implements ChatModel {
   private readonly encoder: SftEncoder;
   private readonly stops: number[];
   private readonly maxBatch: number;
+  private readonly prefixCache: PrefixCache | null;
+  private readonly grammars = new WeakMap<LineGrammar, CompiledLineGrammar>();
 
   constructor(options: LocalPolicyOptions) {
     this.model = options.model;
@@ -49,11 +63,37 @@ export class LocalPolicyChatModel implements ChatModel {
     this.stops = turnStopIds(options.tokenizer);
     this.name = options.name ?? "local:policy";
     this.maxBatch = Math.max(1, options.maxBatch ?? 32);
+    const bytes = options.prefixCacheBytes ?? 64 * 1024 * 1024;
+    this.prefixCache = bytes > 0 ? new PrefixCache({ maxBytes: bytes }) : null;
+  }
+
+  /** Hit/miss counters of the shared-prefix cache (null when it is off). */
+  get prefixCacheStats(): PrefixCache["stats"] | null {
+    return this.prefixCache?.stats ?? null;
+  }
+
+  /** Frees the cached prompt-prefix keys/values (the policy stays usable; they are recomputed on demand). */
+  releaseCaches(): void {
+    this.prefixCache?.clear();
+  }
+
+  /** Tokens of a prompt's first chat message, through its end-of-turn token; 0 when not worth caching. */
+  private prefixLength(prompt: number[]): number {
+    if (this.prefixCache === null) return 0;
+    const end = prompt.findIndex((t) => this.stops.includes(t));
+    return end + 1 >= MIN_PREFIX_TOKENS && end + 1 < prompt.length ? end + 1 : 0;
   }
 
   /** Prompt ids of a request (what the policy sees). */
   promptIds(messages: ChatMessage[]): number[] {
     return this.encoder.encodePrompt(messages);
+  }
+
+  private constraintFor(grammar: LineGrammar | undefined): LineGrammarConstraint | null {
+    if (!grammar) return null;
+    let compiled = this.grammars.get(grammar);
+    if (!compiled) this.grammars.set(grammar, (compiled = compileLineGrammar(grammar)));
+    return new LineGrammarConstraint(compiled, this.tok, [this.stops[0]!]);
   }
 
   async generate(requests: ChatModelRequest[]): Promise<ChatTurn[]> {
@@ -70,9 +110,18 @@ export class LocalPolicyChatModel implements ChatModel {
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key)!.push(i);
     });
+    const prefixLen = prompts.map((p) => this.prefixLength(p));
     for (const unsorted of groups.values()) {
-      // Similar lengths share a chunk: less left-padding in the prefill (rows keep their own Rng, so order is free).
-      const idx = unsorted.slice().sort((x, y) => prompts[x]!.length - prompts[y]!.length || x - y);
+      // Rows with the same prefix share a chunk (their prefix is attended to once), then similar lengths (less
+      // left-padding in the prefill). Rows keep their own Rng, so order is free.
+      const firstSeen = new Map<string, number>();
+      const prefixRank = unsorted.map((i) => {
+        const key = prompts[i]!.slice(0, prefixLen[i]!).join(",");
+        if (!firstSeen.has(key)) firstSeen.set(key, firstSeen.size);
+        return firstSeen.get(key)!;
+      });
+      const rank = new Map(unsorted.map((i, j) => [i, prefixRank[j]!]));
+      const idx = unsorted.slice().sort((x, y) => rank.get(x)! - rank.get(y)! || prompts[x]!.length - prompts[y]!.length || x - y);
       for (let s = 0; s < idx.length; s += this.maxBatch) {
         const part = idx.slice(s, s + this.maxBatch);
         const first = requests[part[0]!]!.sampling;
@@ -85,6 +134,8 @@ export class LocalPolicyChatModel implements ChatModel {
             topP: first.topP,
             rngs: part.map((i) => requests[i]!.rng ?? new Rng(requests[i]!.seed)),
             stopTokenIds: this.stops,
+            ...(this.prefixCache !== null ? { prefixCache: this.prefixCache, prefixLengths: part.map((i) => prefixLen[i]!) } : {}),
+            constraints: part.map((i) => this.constraintFor(requests[i]!.grammar)),
           },
         );
         part.forEach((i, j) => {

@@ -8,7 +8,8 @@ import type { Scenario } from "../data/schema";
 import type { ChatModel, ChatModelRequest, ChatTurn, SamplingParams } from "../llm/chat-model";
 import { RuleAgreementJudge, type AgreementJudge } from "./agreement";
 import type { Episode, TurnRecord } from "./episode";
-import { parseMove, parseSummary } from "./language";
+import type { LineGrammar } from "../model/constraint";
+import { moveGrammar, parseMove, parseSummary, summaryGrammar } from "./language";
 import { buildSummaryMessages, buildTurnMessages, otherSide, type Side } from "./prompts";
 
 const SamplingSchema = (t: number, maxTokens: number) =>
@@ -47,6 +48,12 @@ export const SelfPlayConfigSchema = z.object({
   maxBatchEpisodes: z.number().int().min(1).default(128),
   /** Keep the prompt messages in each turn record (scripted corpus, debugging). */
   recordMessages: z.boolean().default(false),
+  /**
+   * Grammar-constrained decoding of turns and joint solutions in the structured world (local policies only; network
+   * and scripted models ignore it): every reply is a well-formed move by construction and the policy only chooses
+   * the move, the package and the words. Off by default: it measures the language skill away.
+   */
+  constrained: z.boolean().default(false),
 });
 export type SelfPlayConfig = z.infer<typeof SelfPlayConfigSchema>;
 export type SelfPlayConfigInput = z.input<typeof SelfPlayConfigSchema>;
@@ -90,14 +97,20 @@ export async function runEpisodes(scenarios: readonly Scenario[], options: RunEp
   const configHash = hashJson(config).slice(0, 12);
   const all = planEpisodes(scenarios, config, seed, step, { agent1: agent1.name, agent2: agent2.name }, configHash);
   const out: Episode[] = [];
-  for (let i = 0; i < all.length; i += config.maxBatchEpisodes) {
-    const chunk = all.slice(i, i + config.maxBatchEpisodes);
-    await runLockstep(chunk, config, agent1, agent2, judge);
-    for (const live of chunk) {
-      finalize(live.episode);
-      out.push(live.episode);
-      onEpisode?.(live.episode);
+  try {
+    for (let i = 0; i < all.length; i += config.maxBatchEpisodes) {
+      const chunk = all.slice(i, i + config.maxBatchEpisodes);
+      await runLockstep(chunk, config, agent1, agent2, judge);
+      for (const live of chunk) {
+        finalize(live.episode);
+        out.push(live.episode);
+        onEpisode?.(live.episode);
+      }
     }
+  } finally {
+    // Cached prompt prefixes serve every turn and chunk of this call; free them before the caller updates weights
+    // (local policies also drop them on any weight change by themselves).
+    for (const m of new Set([agent1, agent2])) m.releaseCaches?.();
   }
   return out;
 }
@@ -162,7 +175,20 @@ function sideOf(episode: Episode, speaker: 1 | 2): Side {
   return speaker === 1 ? episode.agent1Side : otherSide(episode.agent1Side);
 }
 
+/** One grammar object per scenario and purpose, so local policies compile each once (they cache by identity). */
+function grammarCache(config: SelfPlayConfig): (s: Scenario, purpose: "turn" | "summary") => LineGrammar | undefined {
+  const cache = new Map<string, LineGrammar>();
+  return (s, purpose) => {
+    if (!config.constrained || !s.structured) return undefined;
+    const key = `${purpose}\u0000${s.id}`;
+    let g = cache.get(key);
+    if (!g) cache.set(key, (g = purpose === "turn" ? moveGrammar(s.structured) : summaryGrammar(s.structured)));
+    return g;
+  };
+}
+
 async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatModel, agent2: ChatModel, judge: AgreementJudge): Promise<void> {
+  const grammarOf = grammarCache(config);
   for (let t = 0; t < config.maxTurns; t++) {
     const active = chunk.filter((l) => !l.done);
     if (active.length === 0) break;
@@ -178,6 +204,8 @@ async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatMo
         seed: deriveSeed(live.episode.seed, "turn", t),
         meta: { episodeId: live.episode.id, scenarioId: live.scenario.id, speaker, side, turnIndex: t, purpose: "turn" },
       };
+      const grammar = grammarOf(live.scenario, "turn");
+      if (grammar) req.grammar = grammar;
       const model = speaker === 1 ? agent1 : agent2;
       if (!byModel.has(model)) byModel.set(model, []);
       byModel.get(model)!.push({ live, req, speaker });
@@ -219,12 +247,16 @@ async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatMo
   // Joint solution by Agent 1: train -> only after agreement; eval -> always.
   const needSummary = chunk.filter((l) => config.mode === "eval" || l.episode.agreed);
   if (needSummary.length === 0) return;
-  const reqs: ChatModelRequest[] = needSummary.map((l) => ({
-    messages: buildSummaryMessages(l.scenario, l.episode.agent1Side, l.history, { contextTurns: config.summaryContext, agreed: l.episode.agreed, style: config.promptStyle }),
-    sampling: sampling(config.summary),
-    seed: deriveSeed(l.episode.seed, "summary"),
-    meta: { episodeId: l.episode.id, scenarioId: l.scenario.id, speaker: 1, side: l.episode.agent1Side, turnIndex: l.episode.turns.length, purpose: "summary" },
-  }));
+  const reqs: ChatModelRequest[] = needSummary.map((l) => {
+    const grammar = grammarOf(l.scenario, "summary");
+    return {
+      messages: buildSummaryMessages(l.scenario, l.episode.agent1Side, l.history, { contextTurns: config.summaryContext, agreed: l.episode.agreed, style: config.promptStyle }),
+      sampling: sampling(config.summary),
+      seed: deriveSeed(l.episode.seed, "summary"),
+      meta: { episodeId: l.episode.id, scenarioId: l.scenario.id, speaker: 1, side: l.episode.agent1Side, turnIndex: l.episode.turns.length, purpose: "summary" },
+      ...(grammar ? { grammar } : {}),
+    };
+  });
   const outs = await safeGenerate(agent1, reqs);
   needSummary.forEach((l, j) => {
     const turn = outs[j]!;

@@ -57,3 +57,23 @@ test("a prompt longer than the context becomes an error turn, not a crash", asyn
     small.dispose();
   }
 });
+
+test("constrained decoding: every turn and summary of a random-init policy is well-formed; raw log-probs stay the model's own", async () => {
+  const eps = await runEpisodes(scenarios, {
+    agent1: policy, agent2: policy, seed: 9, groupSize: 2, maxTurns: 3, mode: "eval", constrained: true,
+    dialogue: { maxTokens: 40 }, summary: { maxTokens: 40 },
+  });
+  const free = await runEpisodes(scenarios, { agent1: policy, agent2: policy, seed: 9, groupSize: 2, maxTurns: 3, mode: "eval", dialogue: { maxTokens: 40 }, summary: { maxTokens: 40 } });
+  assert.ok(free.some((e) => (e.wellFormedRate ?? 0) < 1), "without the grammar a random-init policy writes invalid turns");
+  for (const e of eps) {
+    assert.equal(e.wellFormedRate, 1, e.turns.map((t) => t.text).join(" / "));
+    assert.ok(e.summary!.package !== null || /^NO-DEAL \|/.test(e.summary!.text), e.summary!.text);
+  }
+  // rawLogprobs = log-softmax of the unconstrained model at temperature 1, as GRPO recomputes them.
+  const t = eps[0]!.turns[0]!.tokens!;
+  const ids = [...t.promptIds, ...t.sampledIds];
+  const tf = await import("@tensorflow/tfjs");
+  const lp = tf.tidy(() => model.tokenLogProbs([ids]).arraySync() as number[][]);
+  const fromModel = lp[0]!.slice(t.promptIds.length - 1);
+  t.rawLogprobs.forEach((x, i) => assert.ok(Math.abs(x - fromModel[i]!) < 1e-3, `token ${i}: ${x} vs ${fromModel[i]}`));
+});
