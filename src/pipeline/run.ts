@@ -223,6 +223,7 @@ export async function runPipeline(config: PipelineConfig, options: PipelineOptio
             chatModel: (m, name) => new LocalPolicyChatModel({ model: m, tokenizer: tok, name }),
             scenarios: train,
             judge: new OracleCaJudge(),
+            constrained: sp.constrained ?? false,
             runDir: dir,
             checkpoints: new RunCheckpoints(dir, tok),
             contextLength: model.config.maxSeqLen,

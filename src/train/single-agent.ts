@@ -9,7 +9,8 @@ import type { CaJudge, CaJudgeInput, JudgeResult } from "../reward/judges";
 import { solutionParts } from "../reward/judges";
 import { deriveSeed } from "../core/rng";
 import { ConfigError } from "../core/errors";
-import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter, packageTemplate, parseSummary } from "../selfplay/language";
+import type { LineGrammar } from "../model/constraint";
+import { NO_DEAL_KEYWORD, SOLUTION_KEYWORD, optionLetter, packageTemplate, parseSummary, summaryGrammar } from "../selfplay/language";
 import { meanOf } from "./advantages";
 import { parseGrpoConfig, type GrpoConfig, type GrpoConfigInput } from "./grpo-config";
 import { judgeResultToReward } from "./rollout-reward";
@@ -101,6 +102,8 @@ export interface SingleAgentDeps<P extends PolicyModel<P>> extends Omit<LoopDeps
   judge?: CaJudge;
   /** Rubric for self-reward. */
   selfRewardRubric?: LoadedRubric;
+  /** Grammar-constrained answers in the structured world (as the self-play option `constrained`): SOLUTION/NO-DEAL lines. */
+  constrained?: boolean;
 }
 
 /** Direct-answer rollouts: G answers per scenario from the policy, scored by the judge. */
@@ -117,14 +120,16 @@ export function directAnswerStrategy<P extends PolicyModel<P>>(config: GrpoConfi
   return {
     async collect(stepNo, scenarios) {
       let t0 = performance.now();
-      const reqs = scenarios.flatMap((sc) =>
-        Array.from({ length: config.groupSize }, (_, k) => ({
+      const reqs = scenarios.flatMap((sc) => {
+        const grammar: LineGrammar | undefined = deps.constrained && sc.structured ? summaryGrammar(sc.structured) : undefined;
+        return Array.from({ length: config.groupSize }, (_, k) => ({
           messages: buildDirectAnswerMessages(sc),
           sampling: { temperature: config.temperature, topP: config.topP, maxTokens: config.maxCompletionLength },
           seed: deriveSeed(config.seed, "answer", stepNo, sc.id, k),
           meta: { scenarioId: sc.id, speaker: 1 as const, purpose: "turn" as const },
-        })),
-      );
+          ...(grammar ? { grammar } : {}),
+        }));
+      });
       const turns = await chat.generate(reqs);
       const rolloutSeconds = (performance.now() - t0) / 1000;
       t0 = performance.now();

@@ -122,3 +122,18 @@ test("self-reward training batches the policy's judgments into one generate call
   assert.ok(Math.abs(m[0]!["judge/invalid_rate"]! - 3 / 8) < 1e-12); // "no score" answers are invalid, not 0
   policy.dispose();
 });
+
+test("constrained single-agent answers ask the policy for the SOLUTION grammar of each structured scenario", async () => {
+  const chat = new FunctionChatModel("fn", () => "SOLUTION 1=a 2=a 3=a 4=a | ok");
+  const scenarios = makeScenarios(2);
+  const { directAnswerStrategy } = await import("../../src/train/single-agent");
+  const cfg = parseSingleAgentConfig({ ...CFG, batchScenarios: 2 });
+  const strategy = directAnswerStrategy(cfg, { chatModel: () => chat, scenarios, judge: new OracleCaJudge(), constrained: true } as never, {} as never);
+  // FunctionChatModel returns no token record, so collect stops after generating; the requests are what we check.
+  await assert.rejects(strategy.collect(0, scenarios), /no token record/);
+  const reqs = chat.calls[0]!;
+  assert.equal(reqs.length, 2 * CFG.groupSize);
+  const headers = reqs[0]!.grammar!.headers.map((h) => h.text);
+  assert.ok(headers.includes("SOLUTION 1=a 2=a 3=a 4=a | ") && headers.includes("NO-DEAL | "));
+  assert.equal(headers.length, 36 + 1);
+});
