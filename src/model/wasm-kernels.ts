@@ -1,4 +1,5 @@
-// Faster replacements for tfjs-backend-wasm 4.22 kernels (Slice, Unpack, BatchMatMul, Identity; adds UnsortedSegmentSum).
+// Faster replacements for tfjs-backend-wasm 4.22 kernels (Slice, Unpack, BatchMatMul, Identity, Transpose, GatherV2;
+// adds UnsortedSegmentSum).
 // From the measurements in shared/FEASIBILITY.md §1.4-1.5: stock Slice copies its whole input per call, BatchMatMul
 // is only fast (XNNPACK) for one batch without transposes, and UnsortedSegmentSum (tf.gather's gradient) is missing.
 import * as tf from "@tensorflow/tfjs";
@@ -130,6 +131,70 @@ function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** Runs the stock Transpose kernel. */
+function stockTranspose(backend: WasmBackendLike, dataId: object, dtype: tf.DataType, shape: number[], perm: number[]): tf.TensorInfo {
+  const orig = originals.get("Transpose") ?? (tf.getKernel("Transpose", "wasm").kernelFunc as unknown as KernelFn);
+  return orig({ inputs: { x: { dataId, dtype, shape } }, attrs: { perm }, backend }) as tf.TensorInfo;
+}
+
+/**
+ * [batch, r, c] -> [batch, c, r]. The stock kernel writes with a stride of r floats, which thrashes the cache when r
+ * is a multiple of 512 (1024 tokens: 4-9 ns per element). With such r this goes in two stages that
+ * move 8-float runs: [b, r, c/8, 8] -> [b, c/8, r, 8] -> [b, c/8, 8, r] (2-4x faster, same values).
+ */
+function transposeLastTwo(backend: WasmBackendLike, dataId: object, batch: number, r: number, c: number, dtype: tf.DataType = "float32"): tf.TensorInfo {
+  const W = 8;
+  if (r % 512 !== 0 || c % W !== 0 || c < 2 * W || r * c < 16384) return stockTranspose(backend, dataId, dtype, [batch, r, c], [0, 2, 1]);
+  const mid = stockTranspose(backend, dataId, dtype, [batch, r, c / W, W], [0, 2, 1, 3]);
+  const out = stockTranspose(backend, mid.dataId, dtype, [batch, c / W, r, W], [0, 1, 3, 2]);
+  backend.disposeData(mid.dataId);
+  return { dataId: out.dataId, dtype, shape: [batch, c, r] };
+}
+
+/** Transpose: swaps of the last two axes go through transposeLastTwo; other permutations use the stock kernel. */
+function fastTranspose(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  const perm = args.attrs.perm as number[];
+  const rank = x.shape.length;
+  const lastTwo = rank >= 2 && perm[rank - 1] === rank - 2 && perm[rank - 2] === rank - 1 && perm.slice(0, rank - 2).every((p, i) => p === i);
+  if (!lastTwo || (x.dtype !== "float32" && x.dtype !== "int32")) return (originals.get("Transpose") as KernelFn)(args) as tf.TensorInfo;
+  const r = x.shape[rank - 2] as number;
+  const c = x.shape[rank - 1] as number;
+  const out = transposeLastTwo(args.backend, x.dataId, sizeOf(x.shape) / (r * c), r, c, x.dtype);
+  return { dataId: out.dataId, dtype: x.dtype, shape: perm.map((p) => x.shape[p] as number) };
+}
+
+/**
+ * GatherV2 along axis 0 without batch dims (embedding rows) as row copies through heap views; the stock kernel takes
+ * ~10 ms for 1,024 rows of 128. Other cases use the stock kernel. Out-of-range indices throw as the stock kernel does.
+ */
+function fastGather(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  const indices = args.inputs.indices as tf.TensorInfo;
+  const axis = tf.util.parseAxisParam(args.attrs.axis as number, x.shape)[0] as number;
+  const batchDims = (args.attrs.batchDims as number | undefined) ?? 0;
+  if (axis !== 0 || batchDims !== 0 || (x.dtype !== "float32" && x.dtype !== "int32") || indices.dtype !== "int32") {
+    return (originals.get("GatherV2") as KernelFn)(args) as tf.TensorInfo;
+  }
+  const rows = x.shape[0] as number;
+  const inner = sizeOf(x.shape.slice(1));
+  const n = sizeOf(indices.shape);
+  const out = args.backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  if (n === 0 || inner === 0) return out;
+  const xv = args.backend.typedArrayFromHeap(x);
+  const iv = args.backend.typedArrayFromHeap(indices);
+  const ov = args.backend.typedArrayFromHeap(out);
+  for (let i = 0; i < n; i++) {
+    const r = iv[i] as number;
+    if (!(r >= 0 && r < rows)) {
+      args.backend.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
+    }
+    ov.set(xv.subarray(r * inner, (r + 1) * inner), i * inner);
+  }
+  return out;
+}
+
 /** Identity that shares the input's buffer (refcounted, as the cpu backend does) instead of copying it. */
 function sharedIdentity(args: KernelArgs): tf.TensorInfo {
   const x = args.inputs.x as tf.TensorInfo;
@@ -171,21 +236,31 @@ function fastBatchMatMul(args: KernelArgs): tf.TensorInfo {
   const outOuter = batchA >= batchB ? outerA : outerB;
   const batch = Math.max(batchA, batchB);
   const backend = args.backend;
-  const transpose = tf.getKernel("Transpose", "wasm").kernelFunc as unknown as KernelFn;
-  const temps: tf.TensorInfo[] = [];
-  let a3: tf.TensorInfo = { dataId: a.dataId, dtype: a.dtype, shape: [batchA, M, K] };
-  let b3: tf.TensorInfo = { dataId: b.dataId, dtype: b.dtype, shape: [batchB, K, N] };
-  if (tA) {
-    const src = { dataId: a.dataId, dtype: a.dtype, shape: [batchA, K, M] };
-    a3 = transpose({ inputs: { x: src }, attrs: { perm: [0, 2, 1] }, backend }) as tf.TensorInfo;
-    temps.push(a3);
+  if (tA && !tB && N > M) {
+    // C = A^T B as (B^T A)^T: A [K, M] is already in the [K, N'] layout that XNNPACK packs, so the packed operand is
+    // the narrower A instead of a wide, freshly computed B (weight gradients X^T dY with d_out > d_in, the LM head).
+    const bT = transposeLastTwo(backend, b.dataId, batchB, K, N);
+    const cT = backend.makeOutput([batch, N, M], "float32");
+    gemms(backend, bT.dataId, batchB, a.dataId, batchA, cT.dataId, batch, N, K, M);
+    backend.disposeData(bT.dataId);
+    const out = transposeLastTwo(backend, cT.dataId, batch, N, M);
+    backend.disposeData(cT.dataId);
+    return { dataId: out.dataId, dtype: "float32", shape: [...outOuter, M, N] };
   }
-  if (tB) {
-    const src = { dataId: b.dataId, dtype: b.dtype, shape: [batchB, N, K] };
-    b3 = transpose({ inputs: { x: src }, attrs: { perm: [0, 2, 1] }, backend }) as tf.TensorInfo;
-    temps.push(b3);
-  }
+  const a3 = tA ? transposeLastTwo(backend, a.dataId, batchA, K, M) : null;
+  const b3 = tB ? transposeLastTwo(backend, b.dataId, batchB, N, K) : null;
   const out = backend.makeOutput([...outOuter, M, N], "float32");
+  gemms(backend, (a3 ?? a).dataId, batchA, (b3 ?? b).dataId, batchB, out.dataId, batch, M, K, N);
+  if (a3 !== null) backend.disposeData(a3.dataId);
+  if (b3 !== null) backend.disposeData(b3.dataId);
+  return out;
+}
+
+/**
+ * out[i] = A[i] @ B[i] for i < batch with row-major A [M, K] and B [K, N] (a batch of 1 broadcasts): one XNNPACK
+ * GEMM per batch element on zero-copy views registered over the operands' memory.
+ */
+function gemms(backend: WasmBackendLike, aData: object, batchA: number, bData: object, batchB: number, outData: object, batch: number, M: number, K: number, N: number): void {
   let mm = matMulFns.get(backend);
   if (mm === undefined) {
     mm = backend.wasm.cwrap("BatchMatMul", null, [
@@ -193,9 +268,9 @@ function fastBatchMatMul(args: KernelArgs): tf.TensorInfo {
     ]);
     matMulFns.set(backend, mm);
   }
-  const aOff = backend.dataIdMap.get(a3.dataId).memoryOffset;
-  const bOff = backend.dataIdMap.get(b3.dataId).memoryOffset;
-  const oOff = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const aOff = backend.dataIdMap.get(aData).memoryOffset;
+  const bOff = backend.dataIdMap.get(bData).memoryOffset;
+  const oOff = backend.dataIdMap.get(outData).memoryOffset;
   const aShape = shapeBytes([1, M, K]);
   const bShape = shapeBytes([1, K, N]);
   const reg = backend.wasm.tfjs;
@@ -216,8 +291,6 @@ function fastBatchMatMul(args: KernelArgs): tf.TensorInfo {
     if (bId !== sharedB) reg.disposeData(bId);
   }
   if (sharedB !== 0) reg.disposeData(sharedB);
-  for (const t of temps) backend.disposeData(t.dataId);
-  return out;
 }
 
 function replace(kernelName: string, kernelFunc: KernelFn): void {
@@ -232,7 +305,7 @@ function replace(kernelName: string, kernelFunc: KernelFn): void {
 }
 
 /** Names of the kernels installWasmKernels replaces or adds. */
-export const WASM_KERNEL_PATCHES = ["Slice", "Unpack", "BatchMatMul", "Identity", "UnsortedSegmentSum"] as const;
+export const WASM_KERNEL_PATCHES = ["Slice", "Unpack", "BatchMatMul", "Identity", "Transpose", "GatherV2", "UnsortedSegmentSum"] as const;
 
 /**
  * Installs the faster wasm kernels (idempotent). Call after the wasm backend is registered and initialised
@@ -245,6 +318,8 @@ export function installWasmKernels(): void {
   replace("Unpack", fastUnpack);
   replace("BatchMatMul", fastBatchMatMul);
   replace("Identity", sharedIdentity);
+  replace("Transpose", fastTranspose);
+  replace("GatherV2", fastGather);
   if (tf.getKernel("UnsortedSegmentSum", "wasm") === undefined) {
     tf.registerKernel({
       kernelName: "UnsortedSegmentSum",

@@ -66,13 +66,56 @@ test("patched BatchMatMul equals cpu for transposes and batch broadcasting", asy
     [[1, 5, 7], [4, 7, 3], false, false],
     [[2, 3, 5, 7], [2, 3, 3, 7], false, true],
     [[4, 5, 7], [7, 3], false, false],
+    // transposed A with N > M: computed as (B^T A)^T
+    [[7, 3], [7, 5], true, false],
+    [[4, 7, 3], [4, 7, 5], true, false],
+    [[1, 7, 3], [4, 7, 5], true, false],
+    [[4, 7, 3], [7, 5], true, false],
+    // 1024-row operands: transposes go through the two-stage path
+    [[1024, 24], [1024, 16], true, false],
+    [[1024, 16], [1024, 40], true, false],
+    [[2, 1024, 16], [2, 1024, 24], true, false],
   ];
   for (const [sa, sb, ta, tb] of cases) {
     const [cpu, wasm] = await onBoth(() =>
       tf.tidy(() => tf.matMul(seeded(sa, 4) as tf.Tensor3D, seeded(sb, 5) as tf.Tensor3D, ta, tb)),
     );
-    assert.ok(maxAbsDiff(wasm[0]!, cpu[0]!) < 1e-4, `matMul ${sa} ${sb} ${ta} ${tb}`);
+    // float32 sums over K terms of unit normals: allow ~1e-6 * K (exact layout bugs give O(1) differences)
+    const k = ta ? (sa[sa.length - 2] as number) : (sa[sa.length - 1] as number);
+    const diff = maxAbsDiff(wasm[0]!, cpu[0]!);
+    assert.ok(diff < Math.max(1e-4, 1e-6 * k), `matMul ${sa} ${sb} ${ta} ${tb}: ${diff}`);
   }
+});
+
+test("patched Transpose (two-stage for 512k-row matrices) and GatherV2 (axis-0 row copies) equal cpu", async () => {
+  const cases: Array<[number[], number[]]> = [
+    [[1024, 24], [1, 0]],
+    [[512, 64], [1, 0]],
+    [[3, 1024, 16], [0, 2, 1]],
+    [[2, 2, 512, 32], [0, 1, 3, 2]],
+    [[100, 24], [1, 0]],
+    [[8, 16, 4, 8], [0, 2, 1, 3]],
+  ];
+  for (const [shape, perm] of cases) {
+    const [cpu, wasm] = await onBoth(() => tf.tidy(() => tf.transpose(seeded(shape, 9), perm)));
+    assert.deepEqual(wasm, cpu, `transpose ${shape} ${perm}`);
+  }
+  const [cpuI, wasmI] = await onBoth(() => tf.tidy(() => tf.transpose(tf.cast(tf.mul(seeded([1024, 16], 10), 100), "int32"), [1, 0])));
+  assert.deepEqual(wasmI, cpuI);
+  const [cpuG, wasmG] = await onBoth(() =>
+    tf.tidy(() => {
+      const table = seeded([50, 3, 4], 11);
+      const ids = tf.tensor2d([[0, 49, 7], [7, 7, 1]], [2, 3], "int32");
+      return [tf.gather(table, ids), tf.gather(table, tf.tensor1d([2, 0], "int32"), 1), tf.gather(tf.tensor1d([5, 6, 7], "int32"), tf.tensor1d([2, 2, 0], "int32"))];
+    }),
+  );
+  assert.deepEqual(wasmG, cpuG);
+  const before = tf.memory().numTensors;
+  const table = tf.zeros([4, 2]);
+  const bad = tf.tensor1d([1, 4], "int32");
+  assert.throws(() => tf.gather(table, bad), /index value 4/);
+  tf.dispose([table, bad]);
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test("gather gradient works on wasm (JS UnsortedSegmentSum); shared Identity survives disposal of its source", async () => {
