@@ -8,17 +8,59 @@ export const MASK_VALUE = -1e9;
 /**
  * RMSNorm over the last axis: x * rsqrt(mean(x*x) + eps) * weight.
  * x: [..., d], weight: [d] -> [..., d]. Caller disposes (or runs inside tf.tidy).
+ * Custom gradient (fewer kernels than autograd through mean/rsqrt/broadcasts), with xr = x * r, r = rsqrt(...):
+ * dx = r * (g - xr * mean(g * xr)) where g = dy * weight; dweight = sum over rows of dy * xr.
  */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
-  return tf.tidy(() => {
-    const ms = tf.mean(tf.mul(x, x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), weight);
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const xi = args[0] as tf.Tensor;
+    const w = args[1] as tf.Tensor;
+    const r = tf.rsqrt(tf.add(tf.mean(tf.mul(xi, xi), -1, true), eps));
+    const xr = tf.mul(xi, r);
+    const value = tf.mul(xr, w);
+    (args[2] as tf.GradSaveFunc)([w, r, xr]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [ws, rs, xrs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const g = tf.mul(dy, ws);
+      const dx = tf.mul(tf.sub(g, tf.mul(xrs, tf.mean(tf.mul(g, xrs), -1, true))), rs);
+      const d = ws.shape[0] as number;
+      const dw = tf.sum(tf.reshape(tf.mul(dy, xrs), [-1, d]), 0);
+      return [dx, dw];
+    };
+    return { value, gradFunc };
   });
+  return f(x, weight);
 }
 
 /** SiLU(x) = x * sigmoid(x). Caller disposes. */
 export function silu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/**
+ * SwiGLU on fused projections: gu [n, 2F] with columns gate | up -> silu(gate) * up [n, F], with a custom gradient
+ * that returns d(gu) in one concat (autograd would go through two slice gradients (pads + add) and sigmoid's chain):
+ * d(up) = dy * silu(gate), d(gate) = dy * up * silu'(gate), silu' = sig + silu * (1 - sig). Caller disposes.
+ */
+export function swiGlu(gu: tf.Tensor2D): tf.Tensor2D {
+  const [n, twoF] = gu.shape;
+  const F = twoF / 2;
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor2D;
+    const gate = tf.slice(x, [0, 0], [n, F]);
+    const up = tf.slice(x, [0, F], [n, F]);
+    const sig = tf.sigmoid(gate);
+    const act = tf.mul(gate, sig);
+    const value = tf.mul(act, up) as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([up, sig, act]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [ups, sigs, acts] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const deriv = tf.sub(tf.add(sigs, acts), tf.mul(acts, sigs));
+      return [tf.concat([tf.mul(tf.mul(dy, ups), deriv), tf.mul(dy, acts)], 1)];
+    };
+    return { value, gradFunc };
+  });
+  return f(gu) as tf.Tensor2D;
 }
 
 const invFreqCache = new Map<string, Float32Array>();
@@ -157,19 +199,24 @@ export function pickByOneHot(logp: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor
 /**
  * log p(target) from raw logits [n, vocab] and int32 targets [n] -> [n], using the backend's Softmax kernel (XNNPACK
  * on wasm) instead of an exp over the whole vocabulary: logsumexp(x) = max(x) - log(max(softmax(x))), exact because
- * the largest probability is exp(0)/Z. Custom gradient: dlogits = dy * (oneHot(target) - softmax). Caller disposes.
+ * the largest probability is exp(0)/Z. The target logit is read by a forward-only gather on the flattened logits.
+ * Custom gradient: dlogits = dy * (oneHot(target) - softmax). Caller disposes.
  */
 export function logProbsOfTargets(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
-  const V = logits.shape[1];
+  const [n, V] = logits.shape;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const x = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    const oneHot = tf.oneHot(targets, V).toFloat();
     const p = tf.softmax(x);
     const lse = tf.sub(tf.max(x, -1), tf.log(tf.max(p, -1)));
-    const value = tf.sub(tf.sum(tf.mul(x, oneHot), -1), lse) as tf.Tensor1D;
-    save([p, oneHot]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(tf.expandDims(dy, 1), tf.sub(saved[1] as tf.Tensor, saved[0] as tf.Tensor))];
+    const flat = tf.add(tf.mul(tf.range(0, n, 1, "int32"), tf.scalar(V, "int32")), tf.cast(targets, "int32"));
+    const value = tf.sub(tf.gather(tf.reshape(x, [-1]), flat), lse) as tf.Tensor1D;
+    save([p]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      // int32 oneHot + cast: the wasm OneHot kernel writes int32 bits even when asked for float32
+      const oneHot = tf.cast(tf.oneHot(tf.cast(targets, "int32"), V), "float32");
+      return [tf.mul(tf.expandDims(dy, 1), tf.sub(oneHot, saved[0] as tf.Tensor))];
+    };
     return { value, gradFunc };
   });
   return f(logits) as tf.Tensor1D;

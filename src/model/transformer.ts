@@ -15,7 +15,7 @@ import {
   ropeTables,
   rotateHalf,
   rotateHalfMatrix,
-  silu,
+  swiGlu,
   transposeBlock,
   untransposeBlock,
 } from "./ops";
@@ -181,7 +181,6 @@ export class Transformer {
       const H = c.numHeads;
       const KV = c.numKvHeads;
       const G = H / KV;
-      const F = c.intermediateSize;
       const N = B * T;
       const pastLen = past === null ? 0 : (past[0] as LayerKv).k.shape[2];
       const L = pastLen + T;
@@ -223,9 +222,7 @@ export class Transformer {
         x = tf.add(x, tf.matMul(merged as tf.Tensor2D, l.wo as tf.Tensor2D));
         const h2 = rmsNorm(x, l.postNorm, c.rmsNormEps);
         const gu = tf.matMul(h2 as tf.Tensor2D, l.wgu as tf.Tensor2D);
-        const gate = tf.slice(gu, [0, 0], [N, F]);
-        const up = tf.slice(gu, [0, F], [N, F]);
-        x = tf.add(x, tf.matMul(tf.mul(silu(gate), up) as tf.Tensor2D, l.wdown as tf.Tensor2D));
+        x = tf.add(x, tf.matMul(swiGlu(gu as tf.Tensor2D), l.wdown as tf.Tensor2D));
       });
       return tf.reshape(rmsNorm(x, this.finalNorm, c.rmsNormEps), [B, T, c.hiddenSize]) as tf.Tensor3D;
     });

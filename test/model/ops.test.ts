@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import {
   attentionMaskValues, embedLookup, entropyFromLogProbs, entropyFromLogits, initBackend, logProbsOfTargets, MASK_VALUE,
-  pickByOneHot, positionsFromMask, rmsNorm, ropeTables, rotateHalf, rotateHalfMatrix, silu,
+  pickByOneHot, positionsFromMask, rmsNorm, ropeTables, rotateHalf, rotateHalfMatrix, silu, swiGlu,
 } from "../../src/model";
 import { assertNoLeak, maxAbsDiff } from "./model-fixtures";
 
@@ -62,12 +62,54 @@ test("embedLookup gradient equals tf.gather's; rmsNorm and silu match their form
   assert.ok(Math.abs(silu(tf.scalar(2)).dataSync()[0]! - 2 / (1 + Math.exp(-2))) < 1e-6);
 });
 
+/** Seeded pseudo-normal tensor (Box-Muller over a small LCG) so the checks below do not depend on tf's RNG. */
+function seededTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = Float32Array.from({ length: n }, () => scale * Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next()));
+  return tf.tensor(data, shape);
+}
+
+test("rmsNorm's custom gradient equals autograd through the plain formula (values and gradients, 2-D and 3-D)", () => {
+  const plain = (x: tf.Tensor, w: tf.Tensor, eps: number) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
+  for (const [shape, eps] of [[[7, 16], 1e-5], [[2, 5, 8], 1e-6], [[3, 4], 0.5]] as Array<[number[], number]>) {
+    const x = seededTensor(shape, 1);
+    const w = seededTensor([shape[shape.length - 1]!], 2, 0.5);
+    const up = seededTensor(shape, 3);
+    const loss = (norm: typeof plain) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(a, b, eps), up));
+    assert.ok(maxAbsDiff(rmsNorm(x, w, eps), plain(x, w, eps)) < 1e-6, `value ${shape}`);
+    const [gx, gw] = tf.grads(loss(rmsNorm))([x, w]);
+    const [rx, rw] = tf.grads(loss(plain))([x, w]);
+    assert.ok(maxAbsDiff(gx!, rx!) < 1e-5, `dx ${shape}: ${maxAbsDiff(gx!, rx!)}`);
+    assert.ok(maxAbsDiff(gw!, rw!) < 1e-5, `dw ${shape}: ${maxAbsDiff(gw!, rw!)}`);
+    tf.dispose([x, w, up, gx!, gw!, rx!, rw!]);
+  }
+});
+
+test("swiGlu equals silu(gate) * up on the fused columns, values and gradient", () => {
+  const plain = (gu: tf.Tensor2D) => {
+    const F = gu.shape[1] / 2;
+    return tf.mul(silu(tf.slice(gu, [0, 0], [-1, F])), tf.slice(gu, [0, F], [-1, F]));
+  };
+  const gu = seededTensor([9, 12], 4, 2) as tf.Tensor2D;
+  const up = seededTensor([9, 6], 5);
+  assert.ok(maxAbsDiff(swiGlu(gu), plain(gu)) < 1e-6);
+  const g1 = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(swiGlu(a as tf.Tensor2D), up)))(gu);
+  const g2 = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(plain(a as tf.Tensor2D), up)))(gu);
+  assert.ok(maxAbsDiff(g1, g2) < 1e-5, `d gu: ${maxAbsDiff(g1, g2)}`);
+  tf.dispose([gu, up, g1, g2]);
+});
+
 test("no op leaks tensors (forward and gradient)", () => {
   const x = tf.tensor2d([[1, 2, 3, 4], [0.5, -1, 2, 0]]);
   const w = tf.tensor1d([1, 1, 2, 2]);
   const t = tf.tensor1d([3, 0], "int32");
   assertNoLeak("rmsNorm", () => rmsNorm(x, w, 1e-6));
+  assertNoLeak("rmsNorm grads", () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(rmsNorm(a, b, 1e-6)))([x, w]));
   assertNoLeak("silu", () => silu(x));
+  assertNoLeak("swiGlu", () => swiGlu(x));
+  assertNoLeak("swiGlu grad", () => tf.grad((a: tf.Tensor) => tf.sum(swiGlu(a as tf.Tensor2D)))(x));
   assertNoLeak("rotateHalf", () => rotateHalf(x));
   assertNoLeak("rotateHalfMatrix", () => rotateHalfMatrix(4));
   const rows = tf.tensor1d([1, 0, 1], "int32");
