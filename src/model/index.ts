@@ -6,6 +6,7 @@ export * from "./config";
 export * from "./ops";
 export * from "./transformer";
 export * from "./kv-cache";
+export * from "./prefix-cache";
 export * from "./sampler";
 export * from "./safetensors";
 export * from "./checkpoint";

@@ -92,6 +92,34 @@ export class KvCache {
   }
 
   /**
+   * Starts an empty cache from cached prompt prefixes (prefix-cache.ts), one per row (null = none): their keys and
+   * values are copied in, left-padded to the longest, and the next tokens continue at each prefix's length.
+   */
+  seedPrefixes(entries: ReadonlyArray<{ length: number; kT: readonly tf.Tensor3D[]; v: readonly tf.Tensor3D[] } | null>): void {
+    if (entries.length !== this.batch || this.length !== 0) throw new InputError(`seedPrefixes needs an empty cache and ${this.batch} entries`, { field: "entries" });
+    const P = Math.max(...entries.map((e) => e?.length ?? 0));
+    if (P === 0) return;
+    const layers = (entries.find((e) => e !== null) as { kT: readonly tf.Tensor3D[] }).kT.length;
+    const [KV, hd] = (entries.find((e) => e !== null) as { kT: readonly tf.Tensor3D[] }).kT[0]!.shape;
+    const rows = (l: number, part: "k" | "v") =>
+      tf.tidy(() =>
+        tf.stack(
+          entries.map((e) => {
+            if (e === null) return tf.zeros([KV, P, hd]);
+            const t = part === "k" ? tf.transpose(e.kT[l] as tf.Tensor3D, [0, 2, 1]) : (e.v[l] as tf.Tensor3D);
+            return e.length === P ? t : tf.pad(t, [[0, 0], [P - e.length, 0], [0, 0]]);
+          }),
+        ) as tf.Tensor4D,
+      );
+    this.kv = Array.from({ length: layers }, (_, l) => ({ k: rows(l, "k"), v: rows(l, "v") }));
+    entries.forEach((e, b) => {
+      const n = e?.length ?? 0;
+      (this.valid[b] as number[]).push(...new Array<number>(P - n).fill(0), ...new Array<number>(n).fill(1));
+      this.nextPos[b] = n;
+    });
+  }
+
+  /**
    * Keeps only the given rows (in the given order), e.g. to drop finished rows from a decoding batch. The cache's
    * batch size becomes rows.length.
    */

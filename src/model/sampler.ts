@@ -193,12 +193,7 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
   const P = Math.max(...fed.map((p) => p.length));
   const ids = fed.map((p) => [...new Array<number>(P - p.length).fill(0), ...p]);
   const mask = fed.map((p) => [...new Array<number>(P - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
-  const cache: KvCache | SharedPrefixKv | null =
-    prefixCache !== undefined
-      ? new SharedPrefixKv(model, prefixCache.acquire(model, prompts.map((p, i) => p.slice(0, (opts.prefixLengths as number[])[i]))))
-      : useCache
-        ? new KvCache(B)
-        : null;
+  const cache: KvCache | SharedPrefixKv | null = prefixCache !== undefined ? prefixDecoder(model, prefixCache, prompts, opts.prefixLengths as number[]) : useCache ? new KvCache(B) : null;
   // rowOf[j] = the prompt index held by row j of the (possibly compacted) cache batch.
   let rowOf = prompts.map((_, i) => i);
   try {
@@ -260,6 +255,19 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
     prefixCache?.trim();
   }
   return results;
+}
+
+/**
+ * Decoding state for prompts continuing cached prefixes: SharedPrefixKv when some prefix is shared by several rows
+ * (each distinct prefix is attended to once per step), else a KvCache seeded with the prefixes (cheaper per step
+ * when nothing is shared, e.g. one dialogue at a time).
+ */
+function prefixDecoder(model: Transformer, cache: PrefixCache, prompts: number[][], lengths: number[]): KvCache | SharedPrefixKv {
+  const entries = cache.acquire(model, prompts.map((p, i) => p.slice(0, lengths[i])));
+  if (new Set(entries).size < entries.length) return new SharedPrefixKv(model, entries);
+  const kv = new KvCache(prompts.length);
+  kv.seedPrefixes(entries);
+  return kv;
 }
 
 /** Full forward over the whole (left-padded) batch; last-position logits [batch * vocab]. */

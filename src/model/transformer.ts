@@ -42,6 +42,13 @@ export interface ForwardBatch {
   positions: ArrayLike<number>;
   /** 1 = real token, 0 = padding, row-major [batch * (pastLen + seq)] over cached + new keys. */
   keyValid: ArrayLike<number>;
+  /**
+   * Inference only: replaces each layer's attention (and its key/value bookkeeping). Called inside the forward's
+   * tidy with the layer index, scaled rotated queries [batch, heads, seq, hd] and the new rotated keys / values
+   * [batch, kvHeads, seq, hd]; returns the attention output [batch, heads, seq, hd]. keyValid, past and keepKv are
+   * then unused (pass keyValid = []). Used by the shared-prefix decoder (prefix-cache.ts).
+   */
+  attention?: (layer: number, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D) => tf.Tensor;
 }
 
 /** Flat tensor in HF naming and layout, as read from or written to safetensors. */
@@ -185,11 +192,12 @@ export class Transformer {
       const pastLen = past === null ? 0 : (past[0] as LayerKv).k.shape[2];
       const L = pastLen + T;
       if (batch.positions.length !== N) throw new Error(`positions length ${batch.positions.length} != ${N}`);
-      if (batch.keyValid.length !== B * L) throw new Error(`keyValid length ${batch.keyValid.length} != ${B * L}`);
+      const hook = batch.attention;
+      if (hook === undefined && batch.keyValid.length !== B * L) throw new Error(`keyValid length ${batch.keyValid.length} != ${B * L}`);
       const { cos, sin } = ropeTables(batch.positions, hd, c.ropeTheta);
       const cosT = tf.tensor4d(cos, [B, T, 1, hd]).transpose([0, 2, 1, 3]);
       const sinT = tf.tensor4d(sin, [B, T, 1, hd]).transpose([0, 2, 1, 3]);
-      const mask = tf.tensor4d(attentionMaskValues(batch.keyValid, B, T, pastLen), [B, 1, T, L]);
+      const mask = hook === undefined ? tf.tensor4d(attentionMaskValues(batch.keyValid, B, T, pastLen), [B, 1, T, L]) : null;
       let x: tf.Tensor = embedLookup(this.embed as tf.Tensor2D, tf.reshape(tf.cast(batch.ids, "int32"), [N]));
       this.layers.forEach((l, i) => {
         const h = rmsNorm(x, l.inNorm, c.rmsNormEps);
@@ -203,21 +211,24 @@ export class Transformer {
         const qk = tf.add(tf.mul(qk0, cosT), tf.mul(qkRot, sinT));
         const q = tf.slice(qk, [0, 0, 0, 0], [B, H, T, hd]);
         let k = tf.slice(qk, [0, H, 0, 0], [B, KV, T, hd]) as tf.Tensor4D;
-        if (past !== null) {
+        if (hook === undefined && past !== null) {
           const p = past[i] as LayerKv;
           k = tf.concat([p.k, k], 2);
           v = tf.concat([p.v, v], 2);
         }
-        if (keepKv) kv.push({ k: tf.keep(k), v: tf.keep(v) });
+        if (keepKv && hook === undefined) kv.push({ k: tf.keep(k), v: tf.keep(v) });
         // Query heads of one kv group are adjacent (HF repeat_kv order), so [B*KV, G*T, hd] x [B*KV, L, hd]^T
         // computes every head's scores without repeating keys.
         // One new token (decoding): broadcast-multiply + sum beats B*KV tiny GEMMs on wasm (FEASIBILITY §1.4).
-        const scores =
-          T === 1
-            ? tf.sum(tf.mul(tf.reshape(q, [B, KV, G, 1, hd]), tf.reshape(k, [B, KV, 1, L, hd])), -1)
-            : tf.matMul(tf.reshape(q, [B * KV, G * T, hd]) as tf.Tensor3D, tf.reshape(k, [B * KV, L, hd]) as tf.Tensor3D, false, true);
-        const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, T, L]), mask));
-        const att = tf.matMul(tf.reshape(probs, [B * KV, G * T, L]) as tf.Tensor3D, tf.reshape(v, [B * KV, L, hd]) as tf.Tensor3D);
+        const attend = (): tf.Tensor => {
+          const scores =
+            T === 1
+              ? tf.sum(tf.mul(tf.reshape(q, [B, KV, G, 1, hd]), tf.reshape(k, [B, KV, 1, L, hd])), -1)
+              : tf.matMul(tf.reshape(q, [B * KV, G * T, hd]) as tf.Tensor3D, tf.reshape(k, [B * KV, L, hd]) as tf.Tensor3D, false, true);
+          const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, T, L]), mask as tf.Tensor4D));
+          return tf.matMul(tf.reshape(probs, [B * KV, G * T, L]) as tf.Tensor3D, tf.reshape(v, [B * KV, L, hd]) as tf.Tensor3D);
+        };
+        const att = hook === undefined ? attend() : hook(i, q as tf.Tensor4D, k, v);
         const merged = tf.reshape(tf.transpose(tf.reshape(att, [B, H, T, hd]), [0, 2, 1, 3]), [N, H * hd]);
         x = tf.add(x, tf.matMul(merged as tf.Tensor2D, l.wo as tf.Tensor2D));
         const h2 = rmsNorm(x, l.postNorm, c.rmsNormEps);
