@@ -1,6 +1,9 @@
 // Self-play throughput bench: S scenarios x G dialogues through the local tfjs policy, lockstep-batched vs one dialogue
-// at a time (maxBatchEpisodes = 1), same seeds, in one run. Reports sampled dialogue tokens per second for each.
+// at a time (maxBatchEpisodes = 1), same seeds, same engine (KV cache + shared-prefix cache), in one run. Reports
+// sampled dialogue tokens per second for each, and where the time went (prefix prefill, prompt-suffix prefill,
+// decode steps; the rest is sampling in JS, tokenization and judging).
 // Usage: node --import tsx bench/selfplay-bench.ts [--scenarios 16] [--group 8] [--turns 2] [--max-tokens 32] [--backend wasm]
+//        [--prefix-cache-mb 64] (0 = off: every prompt is prefilled in full)
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
 import { initBackend, type BackendName } from "../src/model/runtime";
@@ -10,6 +13,8 @@ import { trainBpe } from "../src/model/bpe";
 import { LocalPolicyChatModel } from "../src/selfplay/local-policy";
 import { generateScriptedCorpus } from "../src/selfplay/corpus";
 import { runEpisodes } from "../src/selfplay/protocol";
+import { KvCache } from "../src/model/kv-cache";
+import { PrefixCache, SharedPrefixKv } from "../src/model/prefix-cache";
 import type { Episode } from "../src/selfplay/episode";
 
 async function main(): Promise<void> {
@@ -21,6 +26,7 @@ async function main(): Promise<void> {
       "max-tokens": { type: "string", default: "32" },
       backend: { type: "string", default: "wasm" },
       "skip-single": { type: "boolean", default: false },
+      "prefix-cache-mb": { type: "string", default: "64" },
     },
   });
   const S = Number(values.scenarios), G = Number(values.group), turns = Number(values.turns), maxTokens = Number(values["max-tokens"]);
@@ -31,8 +37,10 @@ async function main(): Promise<void> {
   const tok = trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: 1024 });
   const cfg = defaultModelConfig(tok.vocabSize);
   const model = new Transformer(cfg, 1);
-  const policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:bench" });
+  const policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:bench", prefixCacheBytes: Number(values["prefix-cache-mb"]) * 1024 * 1024 });
+  const split = timeSplit();
   const run = async (maxBatchEpisodes: number) => {
+    split.reset();
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const eps = await runEpisodes(scenarios, {
@@ -41,14 +49,14 @@ async function main(): Promise<void> {
     });
     const secs = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
-    return { secs, cpu: (c.user + c.system) / 1e6, tokens: count(eps), prompt: promptTokens(eps), episodes: eps.length };
+    return { secs, cpu: (c.user + c.system) / 1e6, tokens: count(eps), prompt: promptTokens(eps), episodes: eps.length, split: split.report() };
   };
   await run(S * G); // warm-up (kernel compilation, wasm heap growth) on the same shapes
   const batched = await run(S * G);
   // CPU seconds of this process are reported too: on a shared machine wall time includes waiting for a core.
-  const line = (name: string, r: { secs: number; cpu: number; tokens: number; prompt: number; episodes: number }) =>
+  const line = (name: string, r: { secs: number; cpu: number; tokens: number; prompt: number; episodes: number; split: string }) =>
     `${name.padEnd(10)} ${r.episodes} dialogues, ${r.tokens} sampled tokens (${r.prompt} prompt tokens) in ${r.secs.toFixed(1)} s wall / ${r.cpu.toFixed(1)} s cpu = ` +
-    `${(r.tokens / r.secs).toFixed(0)} dialogue tok/s wall, ${(r.tokens / r.cpu).toFixed(0)} per cpu-second`;
+    `${(r.tokens / r.secs).toFixed(0)} dialogue tok/s wall, ${(r.tokens / r.cpu).toFixed(0)} per cpu-second\n${"".padEnd(11)}wall split: ${r.split}`;
   console.log(`backend ${info.backend}${info.patchedKernels ? " (patched kernels)" : ""}; model d${cfg.hiddenSize} L${cfg.numLayers} V${cfg.vocabSize} ctx ${cfg.maxSeqLen}; ${S} scenarios x ${G} dialogues, ${turns} turns, <= ${maxTokens} tokens/turn`);
   console.log(line("batched", batched));
   if (!values["skip-single"]) {
@@ -58,6 +66,34 @@ async function main(): Promise<void> {
   }
   model.dispose();
   process.exit(0);
+}
+
+/** Wall time in the model calls, by kind, measured by wrapping the cache methods (bench-only instrumentation). */
+function timeSplit(): { reset(): void; report(): string } {
+  const t = { prefix: 0, prefixN: 0, prefill: 0, prefillN: 0, decode: 0, decodeN: 0 };
+  const wrap = <O extends object>(proto: O, name: keyof O & string, kind: (args: unknown[]) => "prefix" | "prefill" | "decode") => {
+    const orig = proto[name] as unknown as (...a: unknown[]) => unknown;
+    (proto as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
+      const t0 = performance.now();
+      try {
+        return orig.apply(this, args);
+      } finally {
+        const k = kind(args);
+        t[k] += performance.now() - t0;
+        t[`${k}N`]++;
+      }
+    };
+  };
+  const byLen = (args: unknown[]) => (((args[1] as number[][])[0] as number[]).length > 1 ? "prefill" : "decode");
+  wrap(PrefixCache.prototype, "acquire", () => "prefix");
+  wrap(KvCache.prototype, "extendLastLogits", byLen);
+  wrap(SharedPrefixKv.prototype, "extendLastLogits", byLen);
+  return {
+    reset: () => Object.keys(t).forEach((k) => (t[k as keyof typeof t] = 0)),
+    report: () =>
+      `prefix prefill ${(t.prefix / 1000).toFixed(1)} s (${t.prefixN} calls), prompt prefill ${(t.prefill / 1000).toFixed(1)} s (${t.prefillN} calls), ` +
+      `decode ${(t.decode / 1000).toFixed(1)} s (${t.decodeN} steps)`,
+  };
 }
 
 function count(eps: Episode[]): number {
