@@ -1,6 +1,6 @@
 // Format-tuning experiment: scripted corpus -> BPE -> default policy (d128 L4) -> SFT -> self-play on held-out scenarios.
 // Measures the share of well-formed turns, agreement rate and oracle CA of the tuned policy (issue 4 acceptance).
-// Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--dialogues 600] [--out runs/format-tune]
+// Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--steps N] [--dialogues 600] [--init CKPT] [--out runs/format-tune]
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
@@ -8,7 +8,7 @@ import { initBackend } from "../src/model/runtime";
 import { Transformer } from "../src/model/transformer";
 import { defaultModelConfig } from "../src/model/config";
 import { trainBpe } from "../src/model/bpe";
-import { saveCheckpoint } from "../src/model/checkpoint";
+import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint";
 import { writeJsonl } from "../src/core/jsonl";
 import { oracleCaScore } from "../src/reward/oracle";
 import { LocalPolicyChatModel, chatEncoder } from "../src/selfplay/local-policy";
@@ -29,18 +29,21 @@ async function main(): Promise<void> {
       eval: { type: "string", default: "40" },
       batch: { type: "string", default: "16" },
       steps: { type: "string", default: "100000" },
+      init: { type: "string" },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });
   const data = generateOfflineDataset({ seed: 11, counts: { train: 300, evalConflict: Number(values.eval), evalOpen: 0 } });
   const protocol: SelfPlayConfigInput = { promptStyle: "compact", dialogue: { maxTokens: 64 }, summary: { maxTokens: 80 } };
   const corpus = await generateScriptedCorpus(data.train, { seed: 1, n: Number(values.dialogues), config: protocol });
-  const tok = trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: Number(values.vocab) });
+  // --init DIR continues from an earlier run's checkpoint (its model and tokenizer) instead of a fresh model.
+  const init = values.init ? loadCheckpoint(values.init, { optimizer: false }) : null;
+  const tok = init?.tokenizer ?? trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: Number(values.vocab) });
   const cfg = defaultModelConfig(tok.vocabSize);
   const { examples, dropped } = buildSftExamples(corpus.transcripts, chatEncoder(tok), { maxLength: cfg.maxSeqLen });
   const meanLen = examples.reduce((a, e) => a + e.inputIds.length, 0) / examples.length;
   console.log(`corpus: ${corpus.episodes.length} dialogues, ${corpus.transcripts.length} turns, ${examples.length} SFT examples (dropped ${dropped}), mean ${meanLen.toFixed(0)} tokens; vocab ${tok.vocabSize}`);
-  const model = new Transformer(cfg, 5);
+  const model = init?.model ?? new Transformer(cfg, 5);
   console.log(`model d${cfg.hiddenSize} L${cfg.numLayers} ctx ${cfg.maxSeqLen}, ${model.parameterCount()} parameters`);
   const policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:format-tuned" });
   const evaluate = async (tag: string, scenarios: Scenario[]) => {

@@ -9,7 +9,7 @@ import { FunctionChatModel } from "../../src/llm/chat-model";
 import { loadRubric } from "../../src/reward/rubric";
 import type { CaJudge, CaJudgeInput, JudgeResult } from "../../src/reward/judges";
 import { solutionParts, OracleCaJudge } from "../../src/reward/judges";
-import { trainSingleAgent, SelfRewardJudge, buildDirectAnswerMessages, parseSingleAgentConfig } from "../../src/train/single-agent";
+import { trainSingleAgent, SelfRewardJudge, buildDirectAnswerMessages, directAnswerStrategy, parseSingleAgentConfig } from "../../src/train/single-agent";
 import { makeScenarios, makeScenario } from "../selfplay/fixtures";
 import { BigramPolicy, BigramChat, MemoryCheckpoints } from "./helpers";
 
@@ -126,7 +126,6 @@ test("self-reward training batches the policy's judgments into one generate call
 test("constrained single-agent answers ask the policy for the SOLUTION grammar of each structured scenario", async () => {
   const chat = new FunctionChatModel("fn", () => "SOLUTION 1=a 2=a 3=a 4=a | ok");
   const scenarios = makeScenarios(2);
-  const { directAnswerStrategy } = await import("../../src/train/single-agent");
   const cfg = parseSingleAgentConfig({ ...CFG, batchScenarios: 2 });
   const strategy = directAnswerStrategy(cfg, { chatModel: () => chat, scenarios, judge: new OracleCaJudge(), constrained: true } as never, {} as never);
   // FunctionChatModel returns no token record, so collect stops after generating; the requests are what we check.
