@@ -97,6 +97,7 @@ ${notes}
 ${section("CA alignment (win rate vs baseline)", toHtmlTable(t.caWinRates))}
 ${section("Conflict resolution (win rate vs baseline)", toHtmlTable(t.conflictWinRates))}
 ${section("Negotiation efficiency", toHtmlTable(t.efficiency))}
+${t.gains.length ? section("Oracle CA vs the base model (paired, 95% bootstrap CI of the difference)", toHtmlTable(t.gains)) : ""}
 ${section("General capability", toHtmlTable(t.capability))}
 ${section("Figures", figs)}
 ${section("Example dialogues (first decoding, first repeat)", examples || "<p>(none)</p>")}

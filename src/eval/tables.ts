@@ -3,7 +3,7 @@
 import type { MetricRecord } from "../core/metrics";
 import { barFigure, histogramFigure, lineFigure, type PlotlyFigure } from "../viz/figures";
 import { toMarkdownTable, type Row } from "../viz/tables";
-import { bootstrapMean, bootstrapWinRate, meanSd, pairScore, type Interval, type MeanSd } from "./metrics";
+import { bootstrapMean, bootstrapWinRate, meanSd, pairScore, pairedBootstrapDiff, type Interval, type MeanSd } from "./metrics";
 import type { Decoding, EvalResults, PairwiseRow, PairwiseSuite } from "./suites";
 
 export interface EvalTableOptions {
@@ -104,6 +104,50 @@ export function efficiencyTable(res: EvalResults, o: EvalTableOptions = {}): Row
   return rows;
 }
 
+/**
+ * Learning effect: each system's oracle CA minus the reference system's on the same tasks, seeds and repeats (paired
+ * bootstrap 95% CI of the mean difference). "deal CA" is the training reward (CA of the agreed deal, 0 without
+ * agreement); "final CA" scores the joint solution Agent 1 writes at the end of every evaluation dialogue.
+ */
+export function caGainTable(res: EvalResults, o: EvalTableOptions & { reference?: string } = {}): Row[] {
+  const seed = o.seed ?? res.seed;
+  const ref = o.reference ?? "base";
+  const rows: Row[] = [];
+  for (const d of res.decodings) {
+    const before = d.systems.find((s) => s.name === ref);
+    if (!before) continue;
+    for (const s of d.systems) {
+      if (s.name === ref) continue;
+      const row: Row = { system: s.name, reference: ref, decoding: d.decoding };
+      for (const [label, key] of [["deal CA", "dealCa"], ["final CA", "ca"]] as const) {
+        const a: Array<number | null> = [];
+        const b: Array<number | null> = [];
+        s.repeats.forEach((rep, r) => {
+          const other = new Map((before.repeats[r]?.outcomes ?? []).map((x) => [`${x.scenarioId}#${x.sampleIndex}`, x]));
+          for (const x of rep.outcomes) {
+            const y = other.get(`${x.scenarioId}#${x.sampleIndex}`);
+            if (!y) continue;
+            a.push(x[key]);
+            b.push(y[key]);
+          }
+        });
+        const ci = pairedBootstrapDiff(a, b, { seed, ...(o.resamples ? { resamples: o.resamples } : {}) });
+        const mean = (xs: Array<number | null>) => {
+          const v = xs.filter((x): x is number => x !== null);
+          return v.length ? v.reduce((p, q) => p + q, 0) / v.length : NaN;
+        };
+        row[`${label} (reference)`] = mean(b).toFixed(2);
+        row[`${label} (system)`] = mean(a).toFixed(2);
+        row[`${label} diff`] = Number.isFinite(ci.estimate) ? `${ci.estimate >= 0 ? "+" : ""}${ci.estimate.toFixed(2)}` : "n/a";
+        row[`${label} diff 95% CI`] = Number.isFinite(ci.lo) ? `[${ci.lo.toFixed(2)}, ${ci.hi.toFixed(2)}]` : "n/a";
+      }
+      row.pairs = String(s.repeats.reduce((n, rep) => n + rep.outcomes.length, 0));
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
 /** Paper Table 4 analogue: general capability per system. */
 export function capabilityTable(res: EvalResults): Row[] {
   return res.capability.map((c) => ({
@@ -119,11 +163,16 @@ export interface PaperTables {
   caWinRates: Row[];
   conflictWinRates: Row[];
   efficiency: Row[];
+  /** Oracle CA of each system minus the base model's, paired (the learning effect of training). */
+  gains: Row[];
   capability: Row[];
 }
 
 export function paperTables(res: EvalResults, o: EvalTableOptions = {}): PaperTables {
-  return { caWinRates: caWinRateTable(res, o), conflictWinRates: conflictWinRateTable(res, o), efficiency: efficiencyTable(res, o), capability: capabilityTable(res) };
+  return {
+    caWinRates: caWinRateTable(res, o), conflictWinRates: conflictWinRateTable(res, o), efficiency: efficiencyTable(res, o),
+    gains: caGainTable(res, o), capability: capabilityTable(res),
+  };
 }
 
 /** All tables as one Markdown document. */
@@ -132,6 +181,7 @@ export function tablesMarkdown(t: PaperTables): string {
     "### CA alignment: pairwise win rate vs baseline (consistent verdicts, ties half)\n", toMarkdownTable(t.caWinRates),
     "\n### Conflict resolution: pairwise win rate vs baseline\n", toMarkdownTable(t.conflictWinRates),
     "\n### Negotiation efficiency\n", toMarkdownTable(t.efficiency),
+    ...(t.gains.length ? ["\n### Oracle CA vs the base model (paired, 95% bootstrap CI of the difference)\n", toMarkdownTable(t.gains)] : []),
     "\n### General capability\n", toMarkdownTable(t.capability), "",
   ].join("\n");
 }

@@ -6,7 +6,7 @@ import { generateOfflineDataset } from "../../src/data/offline";
 import { FunctionChatModel, type ChatModelRequest } from "../../src/llm/chat-model";
 import { ScriptedNegotiatorModel } from "../../src/selfplay/scripted";
 import { runEvaluation, type EvalSystem } from "../../src/eval/suites";
-import { paperTables, tablesMarkdown, winRateFigure, roundsFigure } from "../../src/eval/tables";
+import { caGainTable, paperTables, tablesMarkdown, winRateFigure, roundsFigure } from "../../src/eval/tables";
 import { runCapabilitySuite } from "../../src/eval/capability";
 import type { PairwiseJudge } from "../../src/reward/pairwise";
 
@@ -111,4 +111,25 @@ test("capability suite: letter answers for chat models, log-likelihood for local
   assert.equal(l.mcMethod, "loglik");
   assert.ok(Math.abs(l.perplexity! - 20) < 1e-9);
   assert.equal(l.mcCorrect.length, 12);
+});
+
+test("caGainTable: paired oracle-CA difference of each system vs the reference, with a bootstrap CI", async () => {
+  const data = generateOfflineDataset({ seed: 8, counts: { train: 0, evalConflict: 12, evalOpen: 0 } });
+  const mk = (s: "integrative" | "hardline") => ({ name: s, chat: new ScriptedNegotiatorModel({ strategy: s, scenarios: data.evalConflict }) });
+  const res = await runEvaluation([mk("hardline"), mk("integrative")], { conflict: data.evalConflict, open: [] }, {
+    seed: 3, baseline: "hardline", decodings: ["greedy"], repeats: {}, capability: false, selfplay: { maxTurns: 6, promptStyle: "compact" },
+  });
+  const rows = caGainTable(res, { reference: "hardline" });
+  assert.equal(rows.length, 1);
+  const row = rows[0]!;
+  assert.equal(row.system, "integrative");
+  const sys = res.decodings[0]!.systems.find((s) => s.name === "integrative")!.repeats[0]!.outcomes;
+  const ref = res.decodings[0]!.systems.find((s) => s.name === "hardline")!.repeats[0]!.outcomes;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const diff = mean(sys.map((x) => x.dealCa!)) - mean(ref.map((x) => x.dealCa!));
+  assert.equal(row["deal CA diff"], `+${diff.toFixed(2)}`);
+  assert.ok(diff > 2, "integrative deals beat hard-line ones by far");
+  const [lo] = String(row["deal CA diff 95% CI"]).slice(1, -1).split(", ").map(Number);
+  assert.ok(lo! > 0, `CI above zero: ${row["deal CA diff 95% CI"]}`);
+  assert.equal(caGainTable(res, { reference: "nobody" }).length, 0);
 });
