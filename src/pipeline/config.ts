@@ -75,7 +75,7 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;
 
 /** Shared self-play settings of the presets: compact prompts so a 512-token context holds a turn. */
-const SELFPLAY = { promptStyle: "compact", contextTurns: 2, maxTurns: 5 };
+const SELFPLAY = { promptStyle: "compact", contextTurns: 2, maxTurns: 5, constrained: true };
 
 /**
  * The embedded default: budgeted for ~20 minutes on 2 CPU cores (see the README for measured per-stage times).

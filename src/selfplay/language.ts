@@ -83,14 +83,18 @@ export function allPackageTexts(structured: Structured): string[] {
 /**
  * The turn grammar for constrained decoding (src/model/constraint.ts): canonical packages only, a PROPOSE needs a
  * reason, ACCEPT and REJECT may end at once or carry a note. Every reply it allows parses as a valid move (strict).
+ * `standingOffer`: the package the other side proposed last (what ACCEPT means in this language; the agreement
+ * judge only counts an ACCEPT of exactly that package). Given a package, ACCEPT can only name it; given null (no
+ * offer on the table yet), ACCEPT is not allowed; omitted, ACCEPT may name any package.
  */
-export function moveGrammar(structured: Structured): LineGrammar {
+export function moveGrammar(structured: Structured, standingOffer?: Package | null): LineGrammar {
   const headers: LineGrammar["headers"][number][] = [];
+  const accept = (p: string) => headers.push({ text: `ACCEPT ${p}`, tail: "none" }, { text: `ACCEPT ${p} | `, tail: "optional" });
   for (const p of allPackageTexts(structured)) {
     headers.push({ text: `PROPOSE ${p} | `, tail: "required" });
-    headers.push({ text: `ACCEPT ${p}`, tail: "none" });
-    headers.push({ text: `ACCEPT ${p} | `, tail: "optional" });
+    if (standingOffer === undefined) accept(p);
   }
+  if (standingOffer) accept(renderPackage(standingOffer, structured));
   headers.push({ text: "REJECT", tail: "none" }, { text: "REJECT | ", tail: "optional" });
   return { headers };
 }

@@ -58,3 +58,19 @@ test("constrained summaries always name a valid package or NO-DEAL", () => {
     assert.ok(p.prose.trim() !== "", "prose is required");
   }
 });
+
+test("moveGrammar with a standing offer: ACCEPT can only name that package; without an offer ACCEPT is closed", () => {
+  const s = makeScenario().structured!;
+  const offer = { budget: "standard", timeline: "pilot", staff: "hire", training: "online" };
+  const heads = (g: LineGrammar) => g.headers.map((h) => h.text);
+  const withOffer = heads(moveGrammar(s, offer)).filter((h) => h.startsWith("ACCEPT"));
+  assert.deepEqual(withOffer, ["ACCEPT 1=b 2=c 3=b 4=a", "ACCEPT 1=b 2=c 3=b 4=a | "]);
+  assert.equal(heads(moveGrammar(s, null)).filter((h) => h.startsWith("ACCEPT")).length, 0);
+  assert.equal(heads(moveGrammar(s)).filter((h) => h.startsWith("ACCEPT")).length, 2 * 36);
+  const rng = new Rng(4);
+  for (let k = 0; k < 30; k++) {
+    const m = parseMove(draw(moveGrammar(s, offer), rng), s);
+    assert.notEqual(m.kind, "invalid");
+    if (m.kind === "accept") assert.deepEqual(m.package, offer);
+  }
+});

@@ -67,6 +67,10 @@ test("constrained decoding: every turn and summary of a random-init policy is we
   assert.ok(free.some((e) => (e.wellFormedRate ?? 0) < 1), "without the grammar a random-init policy writes invalid turns");
   for (const e of eps) {
     assert.equal(e.wellFormedRate, 1, e.turns.map((t) => t.text).join(" / "));
+    // ACCEPT can only name the standing offer, so any ACCEPT is an agreement and ends the dialogue.
+    e.turns.forEach((t, i) => {
+      if (t.move?.kind === "accept") assert.ok(e.agreed && e.roundsToAgreement === i + 1, `turn ${i} accepts: ${t.text}`);
+    });
     assert.ok(e.summary!.package !== null || /^NO-DEAL \|/.test(e.summary!.text), e.summary!.text);
   }
   // rawLogprobs = log-softmax of the unconstrained model at temperature 1, as GRPO recomputes them.
