@@ -1,0 +1,137 @@
+// Segmented GEMM for shared-prefix attention (prefix-cache.ts): out[rows of segment s] = a[rows of s] @ W_s, where each
+// W_s is a fixed block of a long-lived tensor (one cached prefix's keys or values for one kv head).
+// Why a kernel of its own (measured on tfjs-backend-wasm 4.22, shared/FEASIBILITY.md §1.4): XNNPACK packs the right
+// operand when it creates a GEMM operator and tfjs caches that operator by the right operand's tensor id. A batched
+// tf.matMul over per-prefix blocks gets fresh ids per call, so every decode step re-created (re-packed) one operator
+// per (layer, kv head, prefix): ~400 us each for an [8, 32] x [32, 480] product that then runs in ~20 us. Here every
+// block gets one persistent id (a view registered over the block's memory, as src/model/wasm-kernels.ts does for
+// batch elements), so each block is packed once per SharedPrefixKv and every later step reuses it; all blocks of a
+// layer run in one tfjs op (one dispatch instead of one per prefix). Forward only; other backends use plain tf ops.
+import * as tf from "@tensorflow/tfjs";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+/** The parts of tfjs-backend-wasm's BackendWasm used here (not exported with types). */
+interface WasmBackendLike {
+  wasm: {
+    cwrap: (name: string, ret: null | string, args: string[]) => (...a: unknown[]) => unknown;
+    tfjs: { registerTensor: (id: number, size: number, offset: number) => void; disposeData: (id: number) => void };
+  };
+  dataIdNextNumber: number;
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/** One block product: rows [row, row + rows) of `a` times block `block` of the weights, into the same rows of out. */
+export interface GemmSegment {
+  row: number;
+  rows: number;
+  block: number;
+}
+
+const KERNEL = "ParleySegmentedMatMul";
+let registered = false;
+const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
+
+function wasmBackend(): WasmBackendLike | null {
+  if (tf.getBackend() !== "wasm") return null;
+  const be = tf.backend() as unknown as Partial<WasmBackendLike>;
+  if (typeof be.wasm?.cwrap !== "function" || typeof be.wasm.tfjs?.registerTensor !== "function" || be.dataIdMap === undefined) return null;
+  return be as WasmBackendLike;
+}
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+function kernel(args: { inputs: Record<string, tf.TensorInfo>; attrs: Record<string, any>; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const a = args.inputs.a as tf.TensorInfo;
+  const { K, N, segments, ids } = args.attrs as { K: number; N: number; segments: GemmSegment[]; ids: number[] };
+  const M = a.shape.reduce((x, y) => x * y, 1) / K;
+  const out = backend.makeOutput([M, N], "float32");
+  let mm = matMulFns.get(backend);
+  if (mm === undefined) {
+    mm = backend.wasm.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
+    matMulFns.set(backend, mm);
+  }
+  const aOff = (backend.dataIdMap.get(a.dataId) as { memoryOffset: number }).memoryOffset;
+  const oOff = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
+  const reg = backend.wasm.tfjs;
+  const bShape = shapeBytes([1, K, N]);
+  for (const s of segments) {
+    if (s.rows === 0) continue;
+    const aId = backend.dataIdNextNumber++;
+    reg.registerTensor(aId, s.rows * K, aOff + s.row * K * 4);
+    const oId = backend.dataIdNextNumber++;
+    reg.registerTensor(oId, s.rows * N, oOff + s.row * N * 4);
+    mm(aId, shapeBytes([1, s.rows, K]), 3, ids[s.block] as number, bShape, 3, false, false, oId);
+    reg.disposeData(aId);
+    reg.disposeData(oId);
+  }
+  return out;
+}
+
+/**
+ * Persistent GEMM right operands: `count` consecutive [K, N] blocks of a rank-3 tensor [count, K, N]. On wasm each
+ * block is registered once as its own tensor id (so XNNPACK packs it once); elsewhere matMul slices the tensor.
+ * Does not own the tensor (dispose this first, then the tensor).
+ */
+export class GemmWeights {
+  readonly K: number;
+  readonly N: number;
+  private ids: number[] | null = null;
+  private backend: WasmBackendLike | null;
+
+  constructor(readonly tensor: tf.Tensor3D) {
+    const [count, K, N] = tensor.shape;
+    this.K = K;
+    this.N = N;
+    this.backend = wasmBackend();
+    if (this.backend === null) return;
+    if (!registered) {
+      tf.registerKernel({ kernelName: KERNEL, backendName: "wasm", kernelFunc: kernel as unknown as tf.KernelFunc });
+      registered = true;
+    }
+    const info = this.backend.dataIdMap.get(tensor.dataId);
+    if (info === undefined) {
+      this.backend = null;
+      return;
+    }
+    this.ids = [];
+    for (let i = 0; i < count; i++) {
+      const id = this.backend.dataIdNextNumber++;
+      this.backend.wasm.tfjs.registerTensor(id, K * N, info.memoryOffset + i * K * N * 4);
+      this.ids.push(id);
+    }
+  }
+
+  /** Whether the one-op wasm kernel is used (else one slice + matMul per segment). */
+  get fused(): boolean {
+    return this.ids !== null;
+  }
+
+  /**
+   * a: any float32 tensor whose size is M * K (read as [M, K] row-major). Returns [M, N]; rows not covered by a
+   * segment are unspecified (every caller covers all rows).
+   */
+  matMul(a: tf.Tensor, segments: GemmSegment[]): tf.Tensor2D {
+    const { K, N } = this;
+    if (this.ids !== null && tf.getBackend() === "wasm") {
+      return tf.engine().runKernel(KERNEL, { a, w: this.tensor }, { K, N, segments, ids: this.ids } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    }
+    return tf.tidy(() => {
+      const a2 = tf.reshape(a, [-1, K]) as tf.Tensor2D;
+      const parts = segments.map((s) =>
+        tf.matMul(tf.slice(a2, [s.row, 0], [s.rows, K]), tf.reshape(tf.slice(this.tensor, [s.block, 0, 0], [1, K, N]), [K, N]) as tf.Tensor2D),
+      );
+      return (parts.length === 1 ? parts[0] : tf.concat(parts, 0)) as tf.Tensor2D;
+    });
+  }
+
+  /** Unregisters the block views (and XNNPACK's packed copies of them). */
+  dispose(): void {
+    if (this.ids !== null && this.backend !== null) for (const id of this.ids) this.backend.wasm.tfjs.disposeData(id);
+    this.ids = null;
+  }
+}
