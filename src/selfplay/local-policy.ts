@@ -19,8 +19,9 @@ export interface LocalPolicyOptions {
   template?: string;
   name?: string;
   /**
-   * Largest batch per generate call (bigger batches are split); default 32. Prefill memory grows with
-   * batch x prompt length^2 (attention scores), and the wasm heap is bounded, so very large batches can abort.
+   * Largest batch per generate call (bigger batches are split). Default 128 with the prefix cache (the shared-prefix
+   * decoder prefills in row chunks of bounded score memory, and a bigger batch shares each prefix among more rows),
+   * 32 without it: a plain prefill's memory grows with batch x prompt length^2 and the wasm heap is bounded.
    */
   maxBatch?: number;
   /**
@@ -62,9 +63,9 @@ export class LocalPolicyChatModel implements ChatModel {
     this.encoder = chatEncoder(options.tokenizer, options.template);
     this.stops = turnStopIds(options.tokenizer);
     this.name = options.name ?? "local:policy";
-    this.maxBatch = Math.max(1, options.maxBatch ?? 32);
     const bytes = options.prefixCacheBytes ?? 64 * 1024 * 1024;
     this.prefixCache = bytes > 0 ? new PrefixCache({ maxBytes: bytes }) : null;
+    this.maxBatch = Math.max(1, options.maxBatch ?? (this.prefixCache !== null ? 128 : 32));
   }
 
   /** Hit/miss counters of the shared-prefix cache (null when it is off). */
