@@ -1,9 +1,12 @@
 // Self-play throughput bench: S scenarios x G dialogues through the local tfjs policy, lockstep-batched vs one dialogue
 // at a time (maxBatchEpisodes = 1), same seeds, same engine (KV cache + shared-prefix cache), in one run. Reports
 // sampled dialogue tokens per second for each, and where the time went (prefix prefill, prompt-suffix prefill,
-// decode steps; the rest is sampling in JS, tokenization and judging).
+// decode steps; the rest is sampling in JS, tokenization and judging). Both modes use the same decoder
+// (SharedPrefixKv: packed per-prefix GEMMs, in-place own keys), which is also the faster one at batch 1.
+// Defaults (2 turns, 32 tokens) keep the bench short; the pipeline's self-play settings are --turns 5 --max-tokens 40.
 // Usage: node --import tsx bench/selfplay-bench.ts [--scenarios 16] [--group 8] [--turns 2] [--max-tokens 32] [--backend wasm]
 //        [--prefix-cache-mb 64] (0 = off: every prompt is prefilled in full)
+//        [--shared-min-rows 1] (smallest batch on the shared-prefix decoder; 2 = one at a time on a seeded KvCache)
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
 import { initBackend, type BackendName } from "../src/model/runtime";
@@ -15,6 +18,7 @@ import { generateScriptedCorpus } from "../src/selfplay/corpus";
 import { runEpisodes } from "../src/selfplay/protocol";
 import { KvCache } from "../src/model/kv-cache";
 import { PrefixCache, SharedPrefixKv } from "../src/model/prefix-cache";
+import { setSharedDecoderMinRows } from "../src/model/sampler";
 import type { Episode } from "../src/selfplay/episode";
 
 async function main(): Promise<void> {
@@ -27,9 +31,11 @@ async function main(): Promise<void> {
       backend: { type: "string", default: "wasm" },
       "skip-single": { type: "boolean", default: false },
       "prefix-cache-mb": { type: "string", default: "64" },
+      "shared-min-rows": { type: "string", default: "" },
     },
   });
   const S = Number(values.scenarios), G = Number(values.group), turns = Number(values.turns), maxTokens = Number(values["max-tokens"]);
+  if (values["shared-min-rows"] !== "") setSharedDecoderMinRows(Number(values["shared-min-rows"]));
   const info = await initBackend({ backend: values.backend as BackendName, quiet: true });
   const data = generateOfflineDataset({ seed: 7, counts: { train: Math.max(S, 8), evalConflict: 0, evalOpen: 0 } });
   const scenarios = data.train.slice(0, S);
