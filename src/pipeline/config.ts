@@ -85,7 +85,7 @@ export const DEFAULT_PRESET: PipelineConfigInput = {
   tag: "default",
   data: { train: 1100, evalConflict: 100, evalOpen: 100, scriptedDialogues: 300 },
   pretrain: { steps: 250, batchSize: 8, seqLen: 128, evalEvery: 50, checkpointEvery: 50, corpus: { generatedDocuments: 600, seed: 0 } },
-  formatTune: { steps: 120, batchSize: 12, lr: 2e-3, checkpointEvery: 40 },
+  formatTune: { steps: 80, batchSize: 12, lr: 2e-3, checkpointEvery: 40 },
   selfplay: SELFPLAY,
   grpo: { steps: 16, batchScenarios: 4, groupSize: 4, maxTurns: 5, maxCompletionLength: 40, maxSampleLength: 512, checkpointEvery: 4, learningRate: 3e-4, microBatchBudget: 8192 },
   single: { steps: 16, batchScenarios: 4, groupSize: 4, maxCompletionLength: 48, maxSampleLength: 512, checkpointEvery: 4, learningRate: 3e-4, microBatchBudget: 8192 },
