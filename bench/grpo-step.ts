@@ -1,7 +1,9 @@
 // GRPO step bench: time per step split into rollout / judge / update for a given config, on the default policy
 // architecture (random init unless --init) with the offline train split and the oracle CA judge.
 // Usage: node --import tsx bench/grpo-step.ts [--preset embedded|paper] [--steps 3] [--backend wasm] [--init DIR]
-//        [--scenarios N] [--group G] [--turns T] [--max-tokens N] [--style compact|full] [--synthetic]
+//        [--scenarios N] [--group G] [--turns T] [--max-tokens N] [--style compact|full] [--synthetic] [--free]
+// Turns are decoded under the move grammar as in the pipeline presets; --free samples them unconstrained.
+// The main job's own per-step split is in runs/<run>/grpo/metrics.jsonl (time/rollout_s, time/judge_s, time/update_s).
 // --synthetic: every dialogue runs all turns, "agrees" at the last one and gets a pseudo-random reward, so every row
 // trains (the worst case for the update; an untrained policy otherwise never agrees and the update is skipped).
 import * as fs from "node:fs";
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
       "max-tokens": { type: "string" },
       style: { type: "string", default: "compact" },
       synthetic: { type: "boolean", default: false },
+      free: { type: "boolean", default: false },
     },
   });
   const info = await initBackend({ backend: values.backend as BackendName, quiet: true });
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
       runDir,
       contextLength: model.config.maxSeqLen,
       padId: tok.specialIds.pad,
-      selfplay: { promptStyle: values.style as "compact" | "full" },
+      selfplay: { promptStyle: values.style as "compact" | "full", constrained: !values.free },
     },
     {
       silent: true,
