@@ -17,7 +17,8 @@ import { LocalPolicyChatModel } from "../src/selfplay/local-policy";
 import { generateScriptedCorpus } from "../src/selfplay/corpus";
 import { runEpisodes } from "../src/selfplay/protocol";
 import { KvCache } from "../src/model/kv-cache";
-import { PrefixCache, SharedPrefixKv } from "../src/model/prefix-cache";
+import { PrefixCache } from "../src/model/prefix-cache";
+import { SharedPrefixKv } from "../src/model/shared-prefix-kv";
 import { setSharedDecoderMinRows } from "../src/model/sampler";
 import type { Episode } from "../src/selfplay/episode";
 

@@ -7,6 +7,7 @@ export * from "./ops";
 export * from "./transformer";
 export * from "./kv-cache";
 export * from "./prefix-cache";
+export * from "./shared-prefix-kv";
 export * from "./sampler";
 export * from "./safetensors";
 export * from "./checkpoint";

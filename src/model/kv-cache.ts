@@ -5,6 +5,42 @@ import { InputError } from "../core/errors";
 import { positionsFromMask } from "./ops";
 import { LayerKv, Transformer } from "./transformer";
 
+/** Checks an extend() call's ids [B][T] and mask for a batch of B rows; returns T and the flat mask (1 = token). */
+export function extendMask(B: number, ids: number[][], mask?: number[][]): { T: number; m: number[] } {
+  const T = ids[0]?.length ?? 0;
+  if (ids.length !== B || T === 0 || ids.some((r) => r.length !== T)) {
+    throw new InputError(`ids must be ${B} rows of equal, non-zero length`, { field: "ids" });
+  }
+  if (mask !== undefined && (mask.length !== B || mask.some((r) => r.length !== T))) {
+    throw new InputError(`mask must be ${B} rows of ${T}`, { field: "mask" });
+  }
+  return { T, m: mask === undefined ? new Array<number>(B * T).fill(1) : mask.flat() };
+}
+
+/** Appends T new keys' validity (flat mask [B * T]) to each row and advances each row's next rotary position. */
+export function appendValidity(valid: number[][], nextPos: number[], m: readonly number[], T: number): void {
+  valid.forEach((row, b) => {
+    for (let t = 0; t < T; t++) {
+      const ok = (m[b * T + t] as number) !== 0 ? 1 : 0;
+      row.push(ok);
+      nextPos[b] = (nextPos[b] as number) + ok;
+    }
+  });
+}
+
+/** Keeps only `rows` (checked indices into a batch of `batch`), in order, of the per-row validity and positions. */
+export function selectRowState(valid: number[][], nextPos: number[], rows: readonly number[], batch: number): void {
+  if (rows.length === 0 || rows.some((r) => !Number.isInteger(r) || r < 0 || r >= batch)) {
+    throw new InputError(`rows must be non-empty indices in [0, ${batch})`, { field: "rows" });
+  }
+  const v = rows.map((r) => (valid[r] as number[]).slice());
+  const pos = rows.map((r) => nextPos[r] as number);
+  valid.length = 0;
+  valid.push(...v);
+  nextPos.length = 0;
+  nextPos.push(...pos);
+}
+
 /**
  * A batch's cache. Rows are independent sequences; padding (mask 0) can appear anywhere (left padding for ragged
  * prompts) and is never attended to. Owns its tensors: call dispose().
@@ -46,14 +82,7 @@ export class KvCache {
    */
   extend(model: Transformer, ids: number[][], mask?: number[][]): tf.Tensor3D {
     const B = this.batch;
-    const T = ids[0]?.length ?? 0;
-    if (ids.length !== B || T === 0 || ids.some((r) => r.length !== T)) {
-      throw new InputError(`ids must be ${B} rows of equal, non-zero length`, { field: "ids" });
-    }
-    if (mask !== undefined && (mask.length !== B || mask.some((r) => r.length !== T))) {
-      throw new InputError(`mask must be ${B} rows of ${T}`, { field: "mask" });
-    }
-    const m = mask === undefined ? new Array<number>(B * T).fill(1) : mask.flat();
+    const { T, m } = extendMask(B, ids, mask);
     const positions = positionsFromMask(m, B, T, this.nextPos);
     const L = this.length + T;
     const keyValid = new Uint8Array(B * L);
@@ -71,14 +100,7 @@ export class KvCache {
     }
     this.disposeKv();
     this.kv = out.kv;
-    for (let b = 0; b < B; b++) {
-      const row = this.valid[b] as number[];
-      for (let t = 0; t < T; t++) {
-        const ok = (m[b * T + t] as number) !== 0 ? 1 : 0;
-        row.push(ok);
-        this.nextPos[b] = (this.nextPos[b] as number) + ok;
-      }
-    }
+    appendValidity(this.valid, this.nextPos, m, T);
     return out.hidden;
   }
 
@@ -124,9 +146,7 @@ export class KvCache {
    * batch size becomes rows.length.
    */
   selectRows(rows: number[]): void {
-    if (rows.length === 0 || rows.some((r) => !Number.isInteger(r) || r < 0 || r >= this.batch)) {
-      throw new InputError(`rows must be non-empty indices in [0, ${this.batch})`, { field: "rows" });
-    }
+    selectRowState(this.valid, this.nextPos, rows, this.batch);
     if (this.kv !== null) {
       const idx = tf.tensor1d(rows, "int32");
       const next = this.kv.map((l) => ({ k: tf.gather(l.k, idx) as tf.Tensor4D, v: tf.gather(l.v, idx) as tf.Tensor4D }));
@@ -134,12 +154,6 @@ export class KvCache {
       this.disposeKv();
       this.kv = next;
     }
-    const valid = rows.map((r) => (this.valid[r] as number[]).slice());
-    const pos = rows.map((r) => this.nextPos[r] as number);
-    this.valid.length = 0;
-    this.valid.push(...valid);
-    this.nextPos.length = 0;
-    this.nextPos.push(...pos);
     this.batchSize = rows.length;
   }
 
