@@ -9,6 +9,7 @@ import { Rng } from "../../core/rng";
 import { initBackend, type BackendName } from "../../model/runtime";
 import { latestCheckpoint, loadCheckpoint } from "../../model/checkpoint";
 import { generate } from "../../model/sampler";
+import { numFlag as num } from "../flags";
 
 const USAGE = `usage: parley sample --checkpoint DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--num K] [--no-kv-cache] [--backend NAME]
   --checkpoint DIR  checkpoint folder (config.json + model.safetensors + tokenizer.json), or a run folder (uses final/ or the newest checkpoint)
@@ -28,13 +29,6 @@ export function resolveCheckpointDir(dir: string): string {
   if (latest) return latest.dir;
   if (fs.existsSync(path.join(dir, "config.json"))) return dir;
   throw new InputError("no checkpoint here (expected config.json, final/ or checkpoints/step-*)", { file: dir });
-}
-
-function num(value: string | undefined, name: string, fallback: number, check: (n: number) => boolean): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new InputError(`invalid value "${value}"`, { field: name });
-  return n;
 }
 
 export const command: Command = {

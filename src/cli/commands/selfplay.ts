@@ -15,6 +15,7 @@ import { loadCheckpoint } from "../../model/checkpoint";
 import { LocalPolicyChatModel } from "../../selfplay/local-policy";
 import { resolveCheckpointDir } from "./sample";
 import { STRATEGIES, ScriptedNegotiatorModel, mixedStrategy, type Strategy } from "../../selfplay/scripted";
+import { intFlag as int } from "../flags";
 
 const USAGE = `usage: parley selfplay --scenarios FILE --out FILE (--checkpoint DIR | --base-url URL --model NAME | --scripted STRATEGY) [options]
   --scenarios FILE    scenarios JSONL (the data stage's format)
@@ -32,13 +33,6 @@ const USAGE = `usage: parley selfplay --scenarios FILE --out FILE (--checkpoint 
   --seed S            seed (default 0)
   --concurrency C     requests in flight for --base-url (default 8)
   --backend NAME      tfjs backend for --checkpoint (wasm, cpu, tensorflow)`;
-
-function int(v: string | undefined, field: string, fallback: number, min = 0): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InputError(`"${v}" is not an integer >= ${min}`, { field });
-  return n;
-}
 
 async function localModel(dir: string, backend: string | undefined): Promise<{ model: ChatModel; dispose: () => void }> {
   await initBackend(backend ? { backend: backend as "wasm" | "cpu" | "tensorflow" } : {});

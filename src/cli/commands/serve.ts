@@ -8,6 +8,7 @@ import { initBackend, type BackendName } from "../../model/runtime";
 import { ServeEngine } from "../../serve/engine";
 import { startServer } from "../../serve/server";
 import { resolveCheckpointDir } from "./sample";
+import { intFlag as int } from "../flags";
 
 const USAGE = `usage: parley serve --checkpoint DIR [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--max-batch N] [--model-name NAME]
                     [--batch-window-ms MS] [--max-tokens-limit N] [--max-body-bytes N] [--seed S] [--backend NAME] [--quiet]
@@ -23,13 +24,6 @@ const USAGE = `usage: parley serve --checkpoint DIR [--host 127.0.0.1] [--port 8
   --seed S              seed of the stream for requests without "seed" (default 0)
 Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health.
 Prints "parley serve: listening on http://HOST:PORT/v1 (model NAME)" on stdout once ready.`;
-
-function int(v: string | undefined, name: string, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InputError(`must be an integer >= ${min}, got "${v}"`, { field: name });
-  return n;
-}
 
 export const command: Command = {
   name: "serve",

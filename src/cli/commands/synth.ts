@@ -8,8 +8,8 @@ import { generateOfflineDataset, writeOfflineDataset, PAPER_COUNTS } from "../..
 import { synthesizeWithLlm } from "../../data/llm-synth";
 import { createLlmClient } from "../../llm/pool";
 import { Progress } from "../../core/progress";
-import { InputError } from "../../core/errors";
 import { SPLITS, type Split } from "../../data/schema";
+import { numFlag } from "../flags";
 
 const USAGE = `usage:
   parley synth --offline [--seed N] [--out DIR] [--train N] [--eval-conflict N] [--eval-open N] [--banks DIR]
@@ -19,13 +19,6 @@ const USAGE = `usage:
       [--dedup 0.8] [--temperature 0.9] [--max-tokens N] [--cache-dir DIR] [--price-in USD_PER_1M] [--price-out USD_PER_1M]
       appends to DIR/pairs.jsonl, DIR/scenarios.jsonl (rejects to DIR/rejected.jsonl); rerun the same command to resume.
       The key may come from env PARLEY_LLM_API_KEY or OPENAI_API_KEY instead of --api-key.`;
-
-const int = (v: string | undefined, name: string, dflt: number): number => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InputError(`must be a number, got "${v}"`, { field: `--${name}` });
-  return n;
-};
 
 export const command: Command = {
   name: "synth",
@@ -48,13 +41,13 @@ export const command: Command = {
       console.log(USAGE);
       return values.help ? 0 : 2;
     }
-    const seed = int(values.seed, "seed", 0);
+    const seed = numFlag(values.seed, "seed", 0);
     if (values.offline) {
       const t0 = Date.now();
       const banks = loadBanks(values.banks);
       const data = generateOfflineDataset({
         seed, banks,
-        counts: { train: int(values.train, "train", PAPER_COUNTS.train), evalConflict: int(values["eval-conflict"], "eval-conflict", PAPER_COUNTS.evalConflict), evalOpen: int(values["eval-open"], "eval-open", PAPER_COUNTS.evalOpen) },
+        counts: { train: numFlag(values.train, "train", PAPER_COUNTS.train), evalConflict: numFlag(values["eval-conflict"], "eval-conflict", PAPER_COUNTS.evalConflict), evalOpen: numFlag(values["eval-open"], "eval-open", PAPER_COUNTS.evalOpen) },
       });
       const dir = values.out ?? path.join("runs", `data-seed${seed}`);
       const files = writeOfflineDataset(dir, data);
@@ -76,29 +69,29 @@ export const command: Command = {
       return 2;
     }
     const pricing = values["price-in"] !== undefined || values["price-out"] !== undefined
-      ? { inputPer1M: int(values["price-in"], "price-in", 0), outputPer1M: int(values["price-out"], "price-out", 0) } : undefined;
+      ? { inputPer1M: numFlag(values["price-in"], "price-in", 0), outputPer1M: numFlag(values["price-out"], "price-out", 0) } : undefined;
     const client = createLlmClient({
       baseURL, model,
       ...(values["api-key"] ? { apiKey: values["api-key"] } : {}),
-      concurrency: int(values.concurrency, "concurrency", 4),
-      timeoutMs: int(values["timeout-ms"], "timeout-ms", 60_000),
-      maxRetries: int(values["max-retries"], "max-retries", 4),
+      concurrency: numFlag(values.concurrency, "concurrency", 4),
+      timeoutMs: numFlag(values["timeout-ms"], "timeout-ms", 60_000),
+      maxRetries: numFlag(values["max-retries"], "max-retries", 4),
       ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}),
       ...(pricing ? { pricing } : {}),
       onEvent: (e) => {
         if (!values.quiet && e.type === "retry") console.error(`  retry after ${(e.waitMs / 1000).toFixed(1)} s: ${e.reason}`);
       },
     });
-    const n = int(values.n, "n", 0);
+    const n = numFlag(values.n, "n", 0);
     const bar = new Progress({ label: "synth", total: n, silent: values.quiet ?? false });
     const report = await synthesizeWithLlm({
       client, outDir: values.out, n, seed, split,
-      pairs: int(values.pairs, "pairs", 25),
+      pairs: numFlag(values.pairs, "pairs", 25),
       structured: values.structured ?? false,
-      maxAttemptsPerItem: int(values.attempts, "attempts", 3),
-      dedupThreshold: int(values.dedup, "dedup", 0.8),
-      temperature: int(values.temperature, "temperature", 0.9),
-      ...(values["max-tokens"] ? { maxTokens: int(values["max-tokens"], "max-tokens", 0) } : {}),
+      maxAttemptsPerItem: numFlag(values.attempts, "attempts", 3),
+      dedupThreshold: numFlag(values.dedup, "dedup", 0.8),
+      temperature: numFlag(values.temperature, "temperature", 0.9),
+      ...(values["max-tokens"] ? { maxTokens: numFlag(values["max-tokens"], "max-tokens", 0) } : {}),
       onProgress: (d, t) => bar.update(d, `of ${t}`),
     });
     bar.stop();

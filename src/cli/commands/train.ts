@@ -22,6 +22,7 @@ import { RunCheckpoints } from "../../train/grpo-checkpoints";
 import { trainGrpo, type TrainResult } from "../../train/trainer";
 import { SINGLE_AGENT_DEFAULTS, trainSingleAgent } from "../../train/single-agent";
 import { resolveCheckpointDir } from "./sample";
+import { intFlag } from "../flags";
 
 const USAGE = `usage: parley train --init DIR [--config FILE] [--mode multi|single] [--steps N] [--run-dir DIR] [--resume] [options]
   --init DIR         starting policy: a checkpoint folder, or a run folder (its final/ or newest checkpoint)
@@ -52,13 +53,6 @@ interface RunConfigFile {
   baseUrl?: string;
   model?: string;
   grpo: GrpoConfigInput;
-}
-
-function int(v: string | undefined, field: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InputError(`"${v}" is not a non-negative integer`, { field });
-  return n;
 }
 
 function readJsonFile(file: string): unknown {
@@ -116,9 +110,9 @@ export const command: Command = {
       grpo = { ...grpo, ...(given as GrpoConfigInput) };
     }
     grpo = { ...(mode === "single" ? SINGLE_AGENT_DEFAULTS : {}), ...grpo, mode };
-    const steps = int(values.steps, "steps");
+    const steps = intFlag(values.steps, "steps", undefined);
     if (steps !== undefined) grpo.steps = steps;
-    const seed = int(values.seed, "seed");
+    const seed = intFlag(values.seed, "seed", undefined);
     if (seed !== undefined) grpo.seed = seed;
     if (values["self-reward"]) grpo.selfReward = true;
     const judgeKind = (values.judge ?? rc?.judge ?? "oracle") as "oracle" | "llm";
@@ -126,7 +120,7 @@ export const command: Command = {
     const baseUrl = values["base-url"] ?? rc?.baseUrl;
     const judgeModel = values.model ?? rc?.model;
     if (judgeKind === "llm" && (!baseUrl || !judgeModel)) throw new ConfigError("judge", "--judge llm needs --base-url and --model");
-    const dataSeed = int(values["data-seed"], "data-seed") ?? rc?.dataSeed ?? 0;
+    const dataSeed = intFlag(values["data-seed"], "data-seed", undefined) ?? rc?.dataSeed ?? 0;
     const scenariosFile = values.scenarios ?? rc?.scenarios ?? null;
 
     const backend = await initBackend(values.backend ? { backend: values.backend as BackendName } : {});
