@@ -3,6 +3,7 @@
 import type { Package, Scenario } from "../data/schema";
 import type { TurnRecord } from "./episode";
 import { packagesEqual } from "./language";
+import type { Side } from "./prompts";
 
 export interface AgreementInput {
   scenario: Scenario;
@@ -23,18 +24,24 @@ export interface AgreementJudge {
   judge(inputs: readonly AgreementInput[]): Promise<AgreementVerdict[]>;
 }
 
+/** The standing offer for `side`: the other side's most recent PROPOSE among `turns` (null if it proposed nothing). */
+export function standingOffer(turns: readonly TurnRecord[], side: Side): { turn: TurnRecord; package: Package } | null {
+  for (let i = turns.length - 1; i >= 0; i--) {
+    const t = turns[i]!;
+    if (t.side !== side && t.move && t.move.kind === "propose") return { turn: t, package: t.move.package };
+  }
+  return null;
+}
+
 /** Pure rule: the last turn is a valid ACCEPT of the package the other side most recently PROPOSEd. */
 export function ruleAgreement(turns: readonly TurnRecord[]): AgreementVerdict {
   const last = turns[turns.length - 1];
   if (!last || !last.move || last.move.kind !== "accept") return { agreed: false, package: null };
   const accepted = last.move.package;
-  for (let i = turns.length - 2; i >= 0; i--) {
-    const t = turns[i]!;
-    if (t.side === last.side || !t.move || t.move.kind !== "propose") continue;
-    if (packagesEqual(t.move.package, accepted)) return { agreed: true, package: { ...accepted }, note: `turn ${last.index} accepts the proposal of turn ${t.index}` };
-    return { agreed: false, package: null, note: `turn ${last.index} accepts a package the other side did not propose last` };
-  }
-  return { agreed: false, package: null, note: `turn ${last.index} accepts, but the other side proposed nothing` };
+  const offer = standingOffer(turns.slice(0, -1), last.side);
+  if (!offer) return { agreed: false, package: null, note: `turn ${last.index} accepts, but the other side proposed nothing` };
+  if (packagesEqual(offer.package, accepted)) return { agreed: true, package: { ...accepted }, note: `turn ${last.index} accepts the proposal of turn ${offer.turn.index}` };
+  return { agreed: false, package: null, note: `turn ${last.index} accepts a package the other side did not propose last` };
 }
 
 /** The offline judge: `ruleAgreement` for structured scenarios; never agrees in the free-text world. */

@@ -80,30 +80,46 @@ export function allPackageTexts(structured: Structured): string[] {
   return out;
 }
 
+/** Built grammars per scenario structure and variant: callers get the same object back (local policies compile once). */
+const grammarMemo = new WeakMap<Structured, Map<string, LineGrammar>>();
+
+function memoGrammar(structured: Structured, key: string, build: () => LineGrammar): LineGrammar {
+  let byKey = grammarMemo.get(structured);
+  if (!byKey) grammarMemo.set(structured, (byKey = new Map()));
+  let g = byKey.get(key);
+  if (!g) byKey.set(key, (g = build()));
+  return g;
+}
+
 /**
  * The turn grammar for constrained decoding (src/model/constraint.ts): canonical packages only, a PROPOSE needs a
  * reason, ACCEPT and REJECT may end at once or carry a note. Every reply it allows parses as a valid move (strict).
  * `standingOffer`: the package the other side proposed last (what ACCEPT means in this language; the agreement
  * judge only counts an ACCEPT of exactly that package). Given a package, ACCEPT can only name it; given null (no
- * offer on the table yet), ACCEPT is not allowed; omitted, ACCEPT may name any package.
+ * offer on the table yet), ACCEPT is not allowed; omitted, ACCEPT may name any package. Memoised per structure.
  */
 export function moveGrammar(structured: Structured, standingOffer?: Package | null): LineGrammar {
-  const headers: LineGrammar["headers"][number][] = [];
-  const accept = (p: string) => headers.push({ text: `ACCEPT ${p}`, tail: "none" }, { text: `ACCEPT ${p} | `, tail: "optional" });
-  for (const p of allPackageTexts(structured)) {
-    headers.push({ text: `PROPOSE ${p} | `, tail: "required" });
-    if (standingOffer === undefined) accept(p);
-  }
-  if (standingOffer) accept(renderPackage(standingOffer, structured));
-  headers.push({ text: "REJECT", tail: "none" }, { text: "REJECT | ", tail: "optional" });
-  return { headers };
+  const offer = standingOffer ? renderPackage(standingOffer, structured) : standingOffer;
+  return memoGrammar(structured, `move:${offer === undefined ? "*" : offer ?? "-"}`, () => {
+    const headers: LineGrammar["headers"][number][] = [];
+    const accept = (p: string) => headers.push({ text: `ACCEPT ${p}`, tail: "none" }, { text: `ACCEPT ${p} | `, tail: "optional" });
+    for (const p of allPackageTexts(structured)) {
+      headers.push({ text: `PROPOSE ${p} | `, tail: "required" });
+      if (offer === undefined) accept(p);
+    }
+    if (offer) accept(offer);
+    headers.push({ text: "REJECT", tail: "none" }, { text: "REJECT | ", tail: "optional" });
+    return { headers };
+  });
 }
 
-/** The joint-solution grammar: SOLUTION package | prose, or NO-DEAL | prose (prose required). */
+/** The joint-solution grammar: SOLUTION package | prose, or NO-DEAL | prose (prose required). Memoised per structure. */
 export function summaryGrammar(structured: Structured): LineGrammar {
-  const headers: LineGrammar["headers"][number][] = allPackageTexts(structured).map((p) => ({ text: `${SOLUTION_KEYWORD} ${p} | `, tail: "required" as const }));
-  headers.push({ text: `${NO_DEAL_KEYWORD} | `, tail: "required" });
-  return { headers };
+  return memoGrammar(structured, "summary", () => {
+    const headers: LineGrammar["headers"][number][] = allPackageTexts(structured).map((p) => ({ text: `${SOLUTION_KEYWORD} ${p} | `, tail: "required" as const }));
+    headers.push({ text: `${NO_DEAL_KEYWORD} | `, tail: "required" });
+    return { headers };
+  });
 }
 
 /** Renders a move as one line. The note is flattened to one line and stripped of "|". */

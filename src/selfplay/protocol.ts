@@ -4,12 +4,11 @@ import { z } from "zod";
 import { ConfigError, fieldPath } from "../core/errors";
 import { hashJson } from "../core/hash";
 import { Rng, deriveSeed } from "../core/rng";
-import type { Package, Scenario } from "../data/schema";
+import type { Scenario } from "../data/schema";
 import type { ChatModel, ChatModelRequest, ChatTurn, SamplingParams } from "../llm/chat-model";
-import { RuleAgreementJudge, type AgreementJudge } from "./agreement";
+import { RuleAgreementJudge, standingOffer, type AgreementJudge } from "./agreement";
 import type { Episode, TurnRecord } from "./episode";
-import type { LineGrammar } from "../model/constraint";
-import { moveGrammar, parseMove, parseSummary, renderPackage, summaryGrammar } from "./language";
+import { moveGrammar, parseMove, parseSummary, summaryGrammar } from "./language";
 import { buildSummaryMessages, buildTurnMessages, otherSide, type Side } from "./prompts";
 
 const SamplingSchema = (t: number, maxTokens: number) =>
@@ -175,33 +174,7 @@ function sideOf(episode: Episode, speaker: 1 | 2): Side {
   return speaker === 1 ? episode.agent1Side : otherSide(episode.agent1Side);
 }
 
-/**
- * One grammar object per (scenario, purpose, standing offer), so local policies compile each once (they cache by
- * identity). A turn's ACCEPT can only name the package the other side proposed last (see moveGrammar).
- */
-function grammarCache(config: SelfPlayConfig): (s: Scenario, purpose: "turn" | "summary", turns?: readonly TurnRecord[], side?: Side) => LineGrammar | undefined {
-  const cache = new Map<string, LineGrammar>();
-  return (s, purpose, turns = [], side) => {
-    if (!config.constrained || !s.structured) return undefined;
-    const offer = purpose === "turn" ? standingOffer(turns, side) : null;
-    const key = `${purpose}\u0000${s.id}\u0000${offer ? renderPackage(offer, s.structured) : "-"}`;
-    let g = cache.get(key);
-    if (!g) cache.set(key, (g = purpose === "turn" ? moveGrammar(s.structured, offer) : summaryGrammar(s.structured)));
-    return g;
-  };
-}
-
-/** The package the other side (not `side`) proposed most recently, as the rule agreement judge reads it; null if none. */
-export function standingOffer(turns: readonly TurnRecord[], side: Side | undefined): Package | null {
-  for (let i = turns.length - 1; i >= 0; i--) {
-    const t = turns[i]!;
-    if (t.side !== side && t.move && t.move.kind === "propose") return t.move.package;
-  }
-  return null;
-}
-
 async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatModel, agent2: ChatModel, judge: AgreementJudge): Promise<void> {
-  const grammarOf = grammarCache(config);
   for (let t = 0; t < config.maxTurns; t++) {
     const active = chunk.filter((l) => !l.done);
     if (active.length === 0) break;
@@ -217,7 +190,7 @@ async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatMo
         seed: deriveSeed(live.episode.seed, "turn", t),
         meta: { episodeId: live.episode.id, scenarioId: live.scenario.id, speaker, side, turnIndex: t, purpose: "turn" },
       };
-      const grammar = grammarOf(live.scenario, "turn", live.episode.turns, side);
+      const grammar = config.constrained && live.scenario.structured ? moveGrammar(live.scenario.structured, standingOffer(live.episode.turns, side)?.package ?? null) : undefined;
       if (grammar) req.grammar = grammar;
       const model = speaker === 1 ? agent1 : agent2;
       if (!byModel.has(model)) byModel.set(model, []);
@@ -261,7 +234,7 @@ async function runLockstep(chunk: Live[], config: SelfPlayConfig, agent1: ChatMo
   const needSummary = chunk.filter((l) => config.mode === "eval" || l.episode.agreed);
   if (needSummary.length === 0) return;
   const reqs: ChatModelRequest[] = needSummary.map((l) => {
-    const grammar = grammarOf(l.scenario, "summary");
+    const grammar = config.constrained && l.scenario.structured ? summaryGrammar(l.scenario.structured) : undefined;
     return {
       messages: buildSummaryMessages(l.scenario, l.episode.agent1Side, l.history, { contextTurns: config.summaryContext, agreed: l.episode.agreed, style: config.promptStyle }),
       sampling: sampling(config.summary),

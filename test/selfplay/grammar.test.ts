@@ -67,6 +67,10 @@ test("moveGrammar with a standing offer: ACCEPT can only name that package; with
   assert.deepEqual(withOffer, ["ACCEPT 1=b 2=c 3=b 4=a", "ACCEPT 1=b 2=c 3=b 4=a | "]);
   assert.equal(heads(moveGrammar(s, null)).filter((h) => h.startsWith("ACCEPT")).length, 0);
   assert.equal(heads(moveGrammar(s)).filter((h) => h.startsWith("ACCEPT")).length, 2 * 36);
+  // Memoised per structure and offer content: the local policy compiles each grammar once.
+  assert.equal(moveGrammar(s, { ...offer }), moveGrammar(s, offer));
+  assert.notEqual(moveGrammar(s, null), moveGrammar(s));
+  assert.equal(summaryGrammar(s), summaryGrammar(s));
   const rng = new Rng(4);
   for (let k = 0; k < 30; k++) {
     const m = parseMove(draw(moveGrammar(s, offer), rng), s);
