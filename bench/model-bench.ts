@@ -1,7 +1,9 @@
 // Model benchmark: training tokens/s (fwd + bwd + clip + AdamW) and sampling tokens/s (KV cache vs full recompute)
 // of the default policy on the wasm and cpu backends, against the same model's training step in PyTorch CPU.
-// Run: npx tsx bench/model-bench.ts [--quick] [--backends wasm,cpu] [--steps N] [--no-torch] [--out FILE]
-// Each backend runs in its own child process; results go to bench/results/<date>.json and a table on stdout.
+// Run: npx tsx bench/model-bench.ts [--quick] [--backends wasm,wasm:2,cpu] [--steps N] [--no-torch] [--out FILE]
+// Each backend runs in its own child process ("wasm:2" = the wasm backend with 2 threads, the same thread count as the
+// PyTorch baseline's best setting); results go to bench/results/<date>.json and a table on stdout. The 3x target
+// compares the faster wasm setting with the faster PyTorch setting (best vs best), and 1 thread vs 1 thread is printed too.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
@@ -45,8 +47,17 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function worker(backend: BackendName, steps: number, shapes: Shapes, noCacheTokens: number, profile: boolean): Promise<WorkerResult> {
-  const info = await initBackend({ backend, quiet: true });
+/** "wasm" | "wasm:2" (backend:threads) -> backend and wasm thread count. */
+function parseBackendSpec(spec: string): { backend: BackendName; threads: number } {
+  const [name, t] = spec.split(":");
+  const threads = t === undefined ? 1 : Number(t);
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`bad backend spec "${spec}" (use e.g. wasm or wasm:2)`);
+  return { backend: name as BackendName, threads };
+}
+
+async function worker(spec: string, steps: number, shapes: Shapes, noCacheTokens: number, profile: boolean): Promise<WorkerResult> {
+  const { backend, threads } = parseBackendSpec(spec);
+  const info = await initBackend({ backend, quiet: true, ...(backend === "wasm" ? { wasmThreads: threads } : {}) });
   const cfg: ModelConfig = defaultModelConfig(shapes.vocab);
   const model = new Transformer(cfg, 0);
   const params = [...model.namedVariables()].map(([name, variable]) => ({ name, variable }));
@@ -173,8 +184,8 @@ async function main(): Promise<void> {
   const steps = Number(values.steps ?? (quick ? 3 : 10));
   const cpuSteps = Number(values["cpu-steps"] ?? 1);
   if (values.worker) {
-    const b = values.worker as BackendName;
-    const isCpu = b === "cpu";
+    const b = values.worker;
+    const isCpu = parseBackendSpec(b).backend === "cpu";
     const res = await worker(
       b,
       isCpu ? cpuSteps : steps,
@@ -185,7 +196,7 @@ async function main(): Promise<void> {
     process.stdout.write("RESULT " + JSON.stringify(res) + "\n");
     return;
   }
-  const backends = (values.backends ?? "wasm,cpu").split(",").filter(Boolean);
+  const backends = (values.backends ?? "wasm,wasm:2,cpu").split(",").filter(Boolean);
   const passArgs = [...(quick ? ["--quick"] : []), "--steps", String(steps), "--cpu-steps", String(cpuSteps), ...(values["no-profile"] ? ["--no-profile"] : [])];
   const started = new Date();
   const results: Array<WorkerResult | { backend: string; error: string }> = [];
@@ -251,14 +262,21 @@ async function main(): Promise<void> {
   if (torch1 && "train_step_ms" in torch1) {
     lines.push(`| torch ${torch1["torch"]} (1 thread) | ${fmt(torch1["train_step_ms"])} | ${fmt(torch1["train_tokens_per_s"])} | ${fmt(Number(torch1["train_step_ms"]) / torchMs, 2)} | ${fmt(torch1["forward_ms"])} | | | |`);
   }
-  const wasm = rows.find((r) => !("error" in r) && r.backend === "wasm") as (WorkerResult & { trainVsTorch: number; kvSpeedup: number }) | undefined;
+  type Row = WorkerResult & { trainVsTorch: number; kvSpeedup: number };
+  const wasmRows = rows.filter((r): r is Row => !("error" in r) && r.backend === "wasm");
+  const wasm = wasmRows.length ? wasmRows.reduce((a, b) => (b.trainStepMs < a.trainStepMs ? b : a)) : undefined;
+  const wasm1 = wasmRows.find((r) => r.threads === 1);
   if (wasm) {
     lines.push("");
     lines.push(`("x PyTorch" = step time / PyTorch's faster setting, here ${torchBest})`);
-    lines.push(`targets: wasm train step within 3x of PyTorch: ${fmt(wasm.trainVsTorch, 2)}x -> ${wasm.trainVsTorch <= 3 ? "MET" : "not met"}; KV cache >= 5x full recompute at ${wasm.sampleTokens} tokens: ${fmt(wasm.kvSpeedup, 1)}x -> ${wasm.kvSpeedup >= 5 ? "MET" : "not met"}`);
-    if (wasm.profile) {
-      lines.push(`wasm step profile (${wasm.profile.kernels} kernel launches), top kernels by total ms: ` + wasm.profile.topMs.map(([n, ms, c]) => `${n} ${ms} (${c}x)`).join(", "));
-      lines.push(`  BatchMatMul by input shapes: ` + wasm.profile.matMulShapes.map(([n, ms, c]) => `${n} ${ms} ms (${c}x)`).join(", "));
+    const w = `wasm${wasm.threads > 1 ? ` ${wasm.threads} threads` : ""}`;
+    lines.push(`targets: wasm train step within 3x of PyTorch (best vs best: ${w} vs ${torchBest}): ${fmt(wasm.trainVsTorch, 2)}x -> ${wasm.trainVsTorch <= 3 ? "MET" : "not met"}; KV cache >= 5x full recompute at ${wasm.sampleTokens} tokens: ${fmt(wasm.kvSpeedup, 1)}x -> ${wasm.kvSpeedup >= 5 ? "MET" : "not met"}`);
+    const t1 = torchMsOf(torch1);
+    if (wasm1 && Number.isFinite(t1)) lines.push(`1 thread vs 1 thread: wasm ${fmt(wasm1.trainStepMs)} ms / PyTorch ${fmt(t1)} ms = ${fmt(wasm1.trainStepMs / t1, 2)}x`);
+    const prof = wasm1?.profile ?? wasm.profile;
+    if (prof) {
+      lines.push(`wasm step profile (${prof.kernels} kernel launches), top kernels by total ms: ` + prof.topMs.map(([n, ms, c]) => `${n} ${ms} (${c}x)`).join(", "));
+      lines.push(`  BatchMatMul by input shapes: ` + prof.matMulShapes.map(([n, ms, c]) => `${n} ${ms} ms (${c}x)`).join(", "));
     }
   }
   lines.push(`\nwritten: ${out}`);

@@ -29,6 +29,8 @@ if (files.length === 0) {
 const res = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
-  { stdio: "inherit", env: { ...process.env, PARLEY_QUIET: process.env.PARLEY_QUIET ?? "1" } },
+  // The default suite pins 1 wasm thread (the CLI's "auto" would start thread pools in every spawned process); the
+  // slow end-to-end tests keep the CLI default, so the threaded pipeline is exercised there.
+  { stdio: "inherit", env: { ...process.env, PARLEY_QUIET: process.env.PARLEY_QUIET ?? "1", ...(slow ? {} : { PARLEY_WASM_THREADS: process.env.PARLEY_WASM_THREADS ?? "1" }) } },
 );
 process.exit(res.status ?? 1);

@@ -35,6 +35,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // The CLI runs wasm with "auto" threads (min(cores, 2)) unless PARLEY_WASM_THREADS says otherwise; the library
+  // (notebooks, tests) keeps 1 thread by default. See environment.md.
+  process.env.PARLEY_WASM_THREADS ??= "auto";
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e) => {

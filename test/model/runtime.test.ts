@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { BackendError, currentBackend, describeBackend, formatBackendLine, initBackend } from "../../src/model";
+import { AUTO_WASM_THREADS_MAX, BackendError, currentBackend, describeBackend, formatBackendLine, initBackend, resolveWasmThreads } from "../../src/model";
 
 test("initBackend: forced cpu, idempotent, reports versions; wasm reports simd and patched kernels", async () => {
   const a = await initBackend({ backend: "cpu", quiet: true });
@@ -42,4 +42,17 @@ test("formatBackendLine names tfjs-node variants", () => {
   const base = { simd: false, threads: 1, patchedKernels: false, versions: {} };
   assert.equal(formatBackendLine({ ...base, backend: "tensorflow", source: "@tensorflow/tfjs-node-gpu" }), "parley: tfjs backend tensorflow (gpu)");
   assert.equal(formatBackendLine({ ...base, backend: "cpu", source: "@tensorflow/tfjs-backend-cpu" }), "parley: tfjs backend cpu");
+});
+
+test("resolveWasmThreads: integers as given, auto = min(cores, 2), unset = 1, junk is a BackendError", () => {
+  assert.equal(resolveWasmThreads(undefined, 8), 1);
+  assert.equal(resolveWasmThreads("", 8), 1);
+  assert.equal(resolveWasmThreads("3", 8), 3);
+  assert.equal(resolveWasmThreads(2, 1), 2);
+  assert.equal(resolveWasmThreads("auto", 1), 1);
+  assert.equal(resolveWasmThreads("auto", 2), 2);
+  assert.equal(resolveWasmThreads("auto", 16), AUTO_WASM_THREADS_MAX);
+  for (const bad of ["0", "-1", "1.5", "two", 0]) {
+    assert.throws(() => resolveWasmThreads(bad, 2), (e: unknown) => e instanceof BackendError && /PARLEY_WASM_THREADS/.test((e as Error).message));
+  }
 });
