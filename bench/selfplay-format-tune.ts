@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       batch: { type: "string", default: "16" },
       steps: { type: "string", default: "100000" },
       init: { type: "string" },
+      "min-lr-ratio": { type: "string" },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
   };
   const t0 = Date.now();
   formatTune(model, examples, {
-    steps: Number(values.steps), batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, timeBudgetSeconds: Number(values.minutes) * 60,
+    steps: Number(values.steps), batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, ...(values["min-lr-ratio"] !== undefined ? { minLrRatio: Number(values["min-lr-ratio"]) } : {}), timeBudgetSeconds: Number(values.minutes) * 60,
     onStep: (r) => {
       if (r.step % 10 === 0 || r.step <= 2) console.log(`step ${r.step} nll ${r.nll.toFixed(3)} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
     },

@@ -9,14 +9,17 @@ import { Rng } from "../core/rng";
 import type { Transformer } from "../model/transformer";
 import { AdamW } from "../train/optimizer";
 import { grpoUpdate } from "../train/grpo-update";
+import { lrAt } from "../train/schedule";
 import type { SftExample } from "./corpus";
 
 export interface FormatTuneOptions {
   steps: number;
   /** Examples per optimizer step. Default 16. */
   batchSize?: number;
-  /** Peak learning rate (linear warm-up, then constant). Default 1e-3. */
+  /** Peak learning rate (linear warm-up, then constant, or cosine decay with minLrRatio). Default 1e-3. */
   lr?: number;
+  /** When set: cosine decay from the peak to lr * minLrRatio at the last step (the pipeline stage's schedule). */
+  minLrRatio?: number;
   warmupSteps?: number;
   /** Micro-batch token budget for gradient accumulation. Default 4096. */
   microBatchTokens?: number;
@@ -57,7 +60,10 @@ export function formatTune(model: Transformer, examples: readonly SftExample[], 
         if (order.length === 0) order = rng.shuffle(examples.map((_, i) => i));
         batch.push(examples[order.pop()!]!);
       }
-      const lr = warm > 0 && step < warm ? (peak * (step + 1)) / warm : peak;
+      const lr =
+        options.minLrRatio === undefined
+          ? warm > 0 && step < warm ? (peak * (step + 1)) / warm : peak
+          : lrAt(step, { lr: peak, warmupSteps: warm, totalSteps: options.steps, minLrRatio: options.minLrRatio });
       const res = grpoUpdate(view, optimizer, batch, batch.map(() => 1), {
         loss: "dapo", epsilonLow: 0.2, epsilonHigh: 0.2, beta: 0, mu: 1, maxCompletionLength: 1 << 20,
         microBatchBudget: options.microBatchTokens ?? 4096, oldLogprobs: "policy", skipZeroAdvantage: false, lr,

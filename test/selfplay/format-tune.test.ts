@@ -4,6 +4,7 @@ import { initBackend } from "../../src/model/runtime";
 import { Transformer } from "../../src/model/transformer";
 import { microModelConfig } from "../../src/model/config";
 import { formatTune } from "../../src/selfplay/format-tune";
+import { lrAt } from "../../src/train/schedule";
 import { renderEpisodeHtml, renderMaskHtml } from "../../src/selfplay/render";
 import type { TrainingSample, Episode } from "../../src/selfplay/episode";
 
@@ -20,6 +21,20 @@ test("format tuning lowers the NLL of the masked reply tokens", () => {
     assert.equal(recs.length, 30);
     assert.equal(recs[0]!.tokens, 16); // 4 examples x 4 reply tokens
     assert.ok(recs[29]!.nll < recs[0]!.nll * 0.5, `${recs[0]!.nll} -> ${recs[29]!.nll}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test("format tuning with minLrRatio follows the warm-up + cosine schedule of the pipeline stage", () => {
+  const model = new Transformer(microModelConfig(40, { maxSeqLen: 32 }), 1);
+  try {
+    const examples = [{ inputIds: [1, 10, 3, 7, 4], lossMask: [0, 0, 0, 1, 1] }];
+    const recs = formatTune(model, examples, { steps: 6, batchSize: 1, lr: 1e-3, warmupSteps: 2, minLrRatio: 0.1, seed: 1 });
+    const expected = recs.map((_, i) => lrAt(i, { lr: 1e-3, warmupSteps: 2, totalSteps: 6, minLrRatio: 0.1 }));
+    assert.deepEqual(recs.map((r) => r.lr), expected);
+    assert.equal(recs[0]!.lr, 5e-4);
+    assert.ok(Math.abs(recs[5]!.lr - 1e-4 - (9e-4 * (1 + Math.cos(Math.PI * 0.75))) / 2) < 1e-12);
   } finally {
     model.dispose();
   }
