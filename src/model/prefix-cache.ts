@@ -150,7 +150,8 @@ function computeEntries(model: Transformer, prefixes: number[][]): PrefixEntry[]
   const idsT = tf.tensor2d(ids, [B, P], "int32");
   let out: ReturnType<Transformer["forwardHidden"]>;
   try {
-    out = model.forwardHidden({ ids: idsT, positions: positionsFromMask(mask, B, P), keyValid: mask }, null, true);
+    // Keys/values only: the last layer's attention and MLP are skipped (the hidden states are not used).
+    out = model.forwardHidden({ ids: idsT, positions: positionsFromMask(mask, B, P), keyValid: mask, kvOnly: true }, null, true);
   } finally {
     idsT.dispose();
   }

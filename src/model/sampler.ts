@@ -77,7 +77,7 @@ export function sampleFromLogits(
   for (let i = 0; i < V; i++) z += Math.exp((logits[i] as number) - max);
   const lse = max + Math.log(z);
   if (temperature <= 0) return { id: arg, logprob: 0, rawLogprob: (logits[arg] as number) - lse };
-  const probs = new Float64Array(V);
+  const probs = scratch.probs.length >= V ? scratch.probs : (scratch.probs = new Float64Array(V));
   let sum = 0;
   for (let i = 0; i < V; i++) {
     const p = Math.exp(((logits[i] as number) - max) / temperature);
@@ -87,29 +87,30 @@ export function sampleFromLogits(
   let id = V - 1;
   let mass: number;
   if (topP < 1) {
-    // Nucleus: the kept mass and the walk depend only on the sorted probability values, so a native Float64Array
-    // sort (~6x faster than an index sort with a comparator) suffices; the id is recovered at the end, taking
-    // smaller ids first among equal probabilities.
-    const sorted = Float64Array.from(probs).sort(); // ascending; walked from the end (descending probability)
+    // Nucleus: the kept mass and the walk depend only on the probability values in descending order. Only the top
+    // ones can be kept, so those are sorted (nucleusCandidates); the id is recovered at the end, taking smaller ids
+    // first among equal probabilities.
+    const desc = nucleusCandidates(logits, probs, V, sum, topP);
+    const n = desc.length;
     let kept = 0;
     let acc = 0;
-    while (kept < V) {
-      acc += sorted[V - 1 - kept] as number;
+    while (kept < n) {
+      acc += desc[kept] as number;
       kept++;
       if (acc >= topP * sum) break;
     }
     let u = rng.next() * acc;
     let pos = kept - 1;
     for (let k = 0; k < kept; k++) {
-      u -= sorted[V - 1 - k] as number;
+      u -= desc[k] as number;
       if (u < 0) {
         pos = k;
         break;
       }
     }
-    const value = sorted[V - 1 - pos] as number;
+    const value = desc[pos] as number;
     let first = pos;
-    while (first > 0 && sorted[V - first] === value) first--;
+    while (first > 0 && desc[first - 1] === value) first--;
     let rank = pos - first;
     for (let i = 0; i < V; i++) {
       if (probs[i] === value && rank-- === 0) {
@@ -130,6 +131,97 @@ export function sampleFromLogits(
     mass = sum;
   }
   return { id, logprob: Math.log((probs[id] as number) / mass), rawLogprob: (logits[id] as number) - lse };
+}
+
+/** Reused buffers of sampleFromLogits (synchronous, so one set suffices). */
+const scratch = { probs: new Float64Array(0), desc: new Float64Array(0), cand: new Int32Array(0), tmp: new Int32Array(0), key: new Uint32Array(0), tkey: new Uint32Array(0), count: new Uint32Array(2048) };
+
+/**
+ * The probabilities that can be in the nucleus, in descending order: at least every value the full descending walk
+ * visits before its mass reaches topP * sum, as a prefix of the fully sorted values (so walking it is exactly walking
+ * those). Candidates are the values >= (1 - topP) * sum / V (the others hold less than (1 - topP) * sum together),
+ * ordered by a radix sort of their logits (probabilities are exp of an increasing function of the logit); if the
+ * candidates' mass falls short by float rounding, or the order is not descending in value, every value is sorted.
+ */
+function nucleusCandidates(logits: Float32Array, probs: Float64Array, V: number, sum: number, topP: number): Float64Array {
+  if (scratch.cand.length < V) {
+    scratch.cand = new Int32Array(V);
+    scratch.tmp = new Int32Array(V);
+    scratch.key = new Uint32Array(V);
+    scratch.tkey = new Uint32Array(V);
+    scratch.desc = new Float64Array(V);
+  }
+  const cand = scratch.cand;
+  const key = scratch.key;
+  const bits = new Uint32Array(logits.buffer, logits.byteOffset, V);
+  const thr = ((1 - topP) * sum) / V;
+  let n = 0;
+  for (let i = 0; i < V; i++) {
+    const p = probs[i] as number;
+    if (p >= thr && p > 0) {
+      cand[n] = i;
+      // Float bits to an unsigned key in ascending float order.
+      const b = bits[i] as number;
+      key[n] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+      n++;
+    }
+  }
+  radixSortByKey(n);
+  const sorted = scratch.cand; // ascending (the sort swaps scratch buffers)
+  const desc = scratch.desc.subarray(0, n);
+  let acc = 0;
+  let ok = true;
+  for (let k = 0; k < n; k++) {
+    const p = probs[sorted[n - 1 - k] as number] as number;
+    if (k > 0 && p > (desc[k - 1] as number)) {
+      ok = false;
+      break;
+    }
+    desc[k] = p;
+    acc += p;
+  }
+  if (ok && (n === V || acc >= topP * sum)) return desc;
+  return Float64Array.from(probs.subarray(0, V)).sort().reverse();
+}
+
+/**
+ * Sorts scratch.cand[0, n) by scratch.key ascending (LSD radix, 11 + 11 + 10 bits, stable; a pass where every key has
+ * the same digit is skipped).
+ */
+function radixSortByKey(n: number): void {
+  let cand = scratch.cand;
+  let tmp = scratch.tmp;
+  let key = scratch.key;
+  let tkey = scratch.tkey;
+  const count = scratch.count;
+  for (let shift = 0; shift < 32; shift += 11) {
+    count.fill(0);
+    for (let k = 0; k < n; k++) count[((key[k] as number) >>> shift) & 2047]++;
+    if (n === 0 || count[((key[0] as number) >>> shift) & 2047] === n) continue;
+    let sum = 0;
+    for (let c = 0; c < 2048; c++) {
+      const x = count[c] as number;
+      count[c] = sum;
+      sum += x;
+    }
+    for (let k = 0; k < n; k++) {
+      const kk = key[k] as number;
+      const d = count[(kk >>> shift) & 2047]++;
+      tmp[d] = cand[k] as number;
+      tkey[d] = kk;
+    }
+    const c2 = cand;
+    cand = tmp;
+    tmp = c2;
+    const k2 = key;
+    key = tkey;
+    tkey = k2;
+  }
+  // The sorted data may have ended in the swapped buffers; keep scratch pointing at it.
+  scratch.cand = cand;
+  scratch.tmp = tmp;
+  scratch.key = key;
+  scratch.tkey = tkey;
 }
 
 function logSumExp(row: Float32Array): number {
@@ -237,9 +329,11 @@ export function generate(model: Transformer, prompts: number[][], opts: SampleOp
       }
       if (done.every(Boolean)) break;
       if (cache !== null) {
-        // Drop finished rows once they are a quarter of the batch (a gather per layer; saves their decode compute).
+        // Drop finished rows once they are a quarter of the batch (a gather per layer; saves their decode compute),
+        // an eighth where dropping is a cheap copy (SharedPrefixKv on wasm).
         const live = rowOf.filter((b) => !done[b]);
-        if (live.length <= (rowOf.length * 3) / 4) {
+        const keep = cache instanceof SharedPrefixKv && cache.cheapSelect ? 7 / 8 : 3 / 4;
+        if (live.length <= rowOf.length * keep) {
           cache.selectRows(rowOf.flatMap((b, j) => (done[b] ? [] : [j])));
           rowOf = live;
         }

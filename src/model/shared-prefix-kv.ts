@@ -14,6 +14,9 @@ import type { Transformer } from "./transformer";
 interface ChunkState {
   /** Additive mask [1, rows, G*T, Pmax + S0 + T]. */
   mask: tf.Tensor4D;
+  /** lastOnly forwards: the mask rows and prefix GEMM segments of the last position alone (for the last layer). */
+  maskLast: tf.Tensor4D | null;
+  segmentsLast: GemmSegment[];
   /** Rows [r0, r1) of the batch. */
   r0: number;
   r1: number;
@@ -113,6 +116,11 @@ export class SharedPrefixKv {
 
   /** Feeds new tokens [batch][seq] (mask 1 = token, 0 = padding); returns final-norm hidden [batch, seq, d]. */
   extend(model: Transformer, ids: number[][], mask?: number[][]): tf.Tensor3D {
+    return this.feed(model, ids, mask, false);
+  }
+
+  /** extend; with lastOnly the hidden state of the last position alone, [batch, 1, d] (Transformer lastOnly). */
+  private feed(model: Transformer, ids: number[][], mask: number[][] | undefined, lastOnly: boolean): tf.Tensor3D {
     const B = this.batch;
     const { T, m } = extendMask(B, ids, mask);
     const positions = positionsFromMask(m, B, T, this.nextPos);
@@ -121,51 +129,177 @@ export class SharedPrefixKv {
     // Own-key columns attended to: the buffer's capacity when one token goes in place, else exactly old + new.
     const cap = this.ownK[0]?.shape[2] ?? 0;
     const writeAt = this.inPlace && T === 1 && S0 < cap && this.KV * G * B * (this.Pmax + cap) <= SharedPrefixKv.scoreBudget ? S0 : -1;
-    const W = this.Pmax + (writeAt >= 0 ? cap : S0 + T);
-    const rowsPerChunk = writeAt >= 0 ? B : Math.max(1, Math.floor(SharedPrefixKv.scoreBudget / (this.KV * G * T * W)));
+    // Spare zero columns of the rebuilt own keys on wasm, for the next decode steps (capacity doubles when full).
+    const spare = !this.inPlace ? 0 : S0 === 0 && this.decodeTokens !== undefined ? Math.max(1, this.decodeTokens) : Math.max(32, S0 + T);
+    let out: { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[]; spared?: boolean } | null = null;
+    if (S0 === 0) {
+      out = this.prefill(model, ids, m, positions, G, T, spare, lastOnly);
+    } else {
+      const W = this.Pmax + (writeAt >= 0 ? cap : S0 + T);
+      const rowsPerChunk = writeAt >= 0 ? B : Math.max(1, Math.floor(SharedPrefixKv.scoreBudget / (this.KV * G * T * W)));
+      const hiddens: tf.Tensor3D[] = [];
+      const newK: tf.Tensor4D[][] = [];
+      const newVT: tf.Tensor4D[][] = [];
+      try {
+        for (let r0 = 0; r0 < B; r0 += rowsPerChunk) {
+          const r1 = Math.min(B, r0 + rowsPerChunk);
+          const rows = Array.from({ length: r1 - r0 }, (_, i) => r0 + i);
+          const st = this.runChunk(model, rows, ids.slice(r0, r1), m.slice(r0 * T, r1 * T), positions.subarray(r0 * T, r1 * T), G, T, S0, W, writeAt, lastOnly);
+          hiddens.push(st.hidden);
+          newK.push(st.ownK);
+          newVT.push(st.ownVT);
+        }
+      } catch (e) {
+        for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
+        throw e;
+      }
+      const hidden = joinRows(hiddens, 0);
+      if (writeAt < 0) out = { hidden, ownK: this.ownK.map((_, l) => joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1)), ownVT: this.ownVT.map((_, l) => joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1)) };
+      else out = { hidden, ownK: [], ownVT: [] };
+    }
+    if (writeAt < 0) {
+      // Rebuilt own keys (with their spare columns on wasm).
+      const add = out.spared === true ? 0 : spare;
+      for (let l = 0; l < this.ownK.length; l++) {
+        this.ownK[l]?.dispose();
+        this.ownVT[l]?.dispose();
+        this.ownK[l] = withSpare(out.ownK[l] as tf.Tensor4D, 2, add);
+        this.ownVT[l] = withSpare(out.ownVT[l] as tf.Tensor4D, 3, add);
+      }
+    }
+    appendValidity(this.valid, this.nextPos, m, T);
+    return out.hidden;
+  }
+
+  /**
+   * The first extend (no own keys yet, typically the prompt suffixes): rows are bucketed by their real length
+   * (planPrefillBuckets) and each bucket runs with its common leading padding trimmed, so short rows do not pay for
+   * the longest row's length (linear layers, prefix attention). The buckets' hidden states and own keys/values are
+   * left-padded back to T (zeros, never attended to: their validity is 0) and put back in row order. Each bucket
+   * also fits the score budget, like the row chunks of later extends. Same function per row, up to float rounding.
+   */
+  private prefill(
+    model: Transformer, ids: number[][], m: number[], positions: Int32Array, G: number, T: number, spare: number, lastOnly: boolean,
+  ): { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[]; spared?: boolean } {
+    const B = this.batch;
+    const len = new Array<number>(B);
+    for (let b = 0; b < B; b++) {
+      let lead = 0;
+      while (lead < T - 1 && (m[b * T + lead] as number) === 0) lead++;
+      len[b] = T - lead;
+    }
+    const { KV, Pmax } = this;
+    const buckets = planPrefillBuckets(len, (rows, t) => KV * G * rows * t * (Pmax + t) <= SharedPrefixKv.scoreBudget);
+    const order: number[] = [];
     const hiddens: tf.Tensor3D[] = [];
     const newK: tf.Tensor4D[][] = [];
     const newVT: tf.Tensor4D[][] = [];
     try {
-      for (let r0 = 0; r0 < B; r0 += rowsPerChunk) {
-        const r1 = Math.min(B, r0 + rowsPerChunk);
-        const st = this.runChunk(model, r0, r1, ids.slice(r0, r1), m.slice(r0 * T, r1 * T), positions.subarray(r0 * T, r1 * T), G, T, S0, W, writeAt);
-        hiddens.push(st.hidden);
-        newK.push(st.ownK);
-        newVT.push(st.ownVT);
+      for (const bucket of buckets) {
+        // Rows of one prefix adjacent: one prefix GEMM per run.
+        const rows = bucket.slice().sort((a, b) => (this.rowGroup[a] as number) - (this.rowGroup[b] as number) || a - b);
+        const Tc = Math.max(...rows.map((b) => len[b] as number));
+        const off = T - Tc;
+        const cPos = new Int32Array(rows.length * Tc);
+        rows.forEach((b, i) => cPos.set(positions.subarray(b * T + off, (b + 1) * T), i * Tc));
+        const st = this.runChunk(
+          model, rows, rows.map((b) => (ids[b] as number[]).slice(off)), rows.flatMap((b) => m.slice(b * T + off, (b + 1) * T)), cPos, G, Tc, 0, Pmax + Tc, -1,
+          lastOnly,
+        );
+        order.push(...rows);
+        if (this.inPlace) {
+          // Placed by one heap copy per row below (no pad / concat / gather on wasm).
+          hiddens.push(st.hidden);
+          newK.push(st.ownK);
+          newVT.push(st.ownVT);
+        } else {
+          hiddens.push(lastOnly ? st.hidden : padLeft(st.hidden, 1, off));
+          newK.push(st.ownK.map((k) => padLeft(k, 2, off)));
+          newVT.push(st.ownVT.map((v) => padLeft(v, 3, off)));
+        }
       }
+      if (this.inPlace) return this.placeBuckets(hiddens, newK, newVT, order, T, spare, lastOnly ? 1 : T);
     } catch (e) {
       for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
       throw e;
     }
-    if (writeAt < 0) {
-      // Rebuilt own keys; on wasm with spare zero columns for the next decode steps (capacity doubles when full).
-      const spare = !this.inPlace ? 0 : S0 === 0 && this.decodeTokens !== undefined ? Math.max(1, this.decodeTokens) : Math.max(32, S0 + T);
-      for (let l = 0; l < this.ownK.length; l++) {
-        this.ownK[l]?.dispose();
-        this.ownVT[l]?.dispose();
-        this.ownK[l] = withSpare(joinRows(newK.map((c) => c[l] as tf.Tensor4D)), 2, spare);
-        this.ownVT[l] = withSpare(joinRows(newVT.map((c) => c[l] as tf.Tensor4D)), 3, spare);
-      }
-    }
-    appendValidity(this.valid, this.nextPos, m, T);
-    if (hiddens.length === 1) return hiddens[0] as tf.Tensor3D;
-    const hidden = tf.concat(hiddens, 0) as tf.Tensor3D;
-    for (const h of hiddens) h.dispose();
-    return hidden;
+    // Back to row order (order[i] = the row at position i of the joined buckets).
+    const inverse = new Array<number>(B);
+    order.forEach((b, i) => (inverse[b] = i));
+    const identity = inverse.every((i, b) => i === b);
+    const put = <X extends tf.Tensor>(x: X, axis: number): X => {
+      if (identity) return x;
+      const idx = tf.tensor1d(inverse, "int32");
+      const y = tf.gather(x, idx, axis) as X;
+      idx.dispose();
+      x.dispose();
+      return y;
+    };
+    return {
+      hidden: put(joinRows(hiddens, 0), 0),
+      ownK: this.ownK.map((_, l) => put(joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1), 1)),
+      ownVT: this.ownVT.map((_, l) => put(joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1), 1)),
+    };
   }
 
-  /** One forward over rows [r0, r1): hidden [rows, T, d] plus the rows' own keys/values per layer (old + new). */
+  /**
+   * wasm: the prefill buckets' outputs (hidden [rows, Tc, d], own keys [KV, rows, Tc, hd], values [KV, rows, hd, Tc],
+   * bucket rows in `order`) copied on the heap into zero tensors in row order, right-aligned to T (the buckets' left
+   * padding stays zero: validity 0, never attended to), the own keys/values with `spare` zero columns after T. Same
+   * values as pad + concat + gather + pad, without those kernels (the gather alone is slow on wasm). Disposes the parts.
+   */
+  private placeBuckets(
+    hiddens: tf.Tensor3D[], newK: tf.Tensor4D[][], newVT: tf.Tensor4D[][], order: number[], T: number, spare: number, Th: number,
+  ): { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[]; spared: boolean } {
+    const B = this.batch;
+    const { KV, hd } = this;
+    const C = T + spare;
+    const d = (hiddens[0] as tf.Tensor3D).shape[2];
+    const hidden = tf.zeros([B, Th, d]) as tf.Tensor3D;
+    const ownK: tf.Tensor4D[] = [];
+    const ownVT: tf.Tensor4D[] = [];
+    try {
+      for (let l = 0; l < this.ownK.length; l++) {
+        ownK.push(tf.zeros([KV, B, C, hd]) as tf.Tensor4D);
+        ownVT.push(tf.zeros([KV, B, hd, C]) as tf.Tensor4D);
+      }
+      let i0 = 0;
+      hiddens.forEach((h, c) => {
+        const n = h.shape[0];
+        const Tc = ((newK[c] as tf.Tensor4D[])[0] as tf.Tensor4D).shape[2]; // the bucket's length (h may be its last position only)
+        const rows = order.slice(i0, i0 + n);
+        i0 += n;
+        const off = T - Tc;
+        placeRows(h, hidden, 1, rows, h.shape[1], d, Th, d, Th - h.shape[1], 0);
+        for (let l = 0; l < ownK.length; l++) {
+          placeRows((newK[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownK[l] as tf.Tensor4D, KV, rows, Tc, hd, C, hd, off, 0);
+          placeRows((newVT[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownVT[l] as tf.Tensor4D, KV, rows, hd, Tc, hd, C, 0, off);
+        }
+      });
+    } catch (e) {
+      for (const t of [hidden, ...ownK, ...ownVT]) t.dispose();
+      throw e;
+    }
+    for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
+    return { hidden, ownK, ownVT, spared: true };
+  }
+
+  /**
+   * One forward over the given rows (ascending and contiguous when S0 > 0: their old own keys are a slice): hidden
+   * [rows, T, d] plus the rows' own keys/values per layer (old + new).
+   */
   private runChunk(
-    model: Transformer, r0: number, r1: number, ids: number[][], m: number[], positions: Int32Array, G: number, T: number, S0: number, W: number,
-    writeAt: number,
+    model: Transformer, rows: number[], ids: number[][], m: number[], positions: Int32Array, G: number, T: number, S0: number, W: number,
+    writeAt: number, lastOnly: boolean,
   ): { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[] } {
-    const n = r1 - r0;
+    const n = rows.length;
+    const r0 = rows[0] as number;
+    const r1 = r0 + n;
     const Pmax = this.Pmax;
     // Additive mask [1, rows, G*T, W]: prefix columns of the row's own prefix, then its valid own keys (causal).
     const mv = new Float32Array(n * G * T * W).fill(MASK_VALUE);
     for (let i = 0; i < n; i++) {
-      const b = r0 + i;
+      const b = rows[i] as number;
       const P = this.groupLen[this.rowGroup[b] as number] as number;
       const row = this.valid[b] as number[];
       for (let t = 0; t < T; t++) {
@@ -177,29 +311,44 @@ export class SharedPrefixKv {
       }
     }
     // Runs of consecutive rows with the same prefix; one GEMM per (kv head, run) over rows [KV, n, G*T].
-    const segments: GemmSegment[] = [];
-    for (let h = 0; h < this.KV; h++) {
-      for (let i = 0; i < n; ) {
-        const g = this.rowGroup[r0 + i] as number;
-        let j = i + 1;
-        while (j < n && this.rowGroup[r0 + j] === g) j++;
-        segments.push({ row: (h * n + i) * G * T, rows: (j - i) * G * T, block: h * this.groups + g });
-        i = j;
+    const segmentsFor = (Tq: number): GemmSegment[] => {
+      const segments: GemmSegment[] = [];
+      for (let h = 0; h < this.KV; h++) {
+        for (let i = 0; i < n; ) {
+          const g = this.rowGroup[rows[i] as number] as number;
+          let j = i + 1;
+          while (j < n && this.rowGroup[rows[j] as number] === g) j++;
+          segments.push({ row: (h * n + i) * G * Tq, rows: (j - i) * G * Tq, block: h * this.groups + g });
+          i = j;
+        }
       }
+      return segments;
+    };
+    const segments = segmentsFor(T);
+    const last = lastOnly && T > 1;
+    let maskLast: tf.Tensor4D | null = null;
+    if (last) {
+      // Rows (i, g, T - 1) of the mask.
+      const ml = new Float32Array(n * G * W);
+      for (let r = 0; r < n * G; r++) ml.set(mv.subarray((r * T + T - 1) * W, (r * T + T) * W), r * W);
+      maskLast = tf.tensor4d(ml, [1, n, G, W]);
     }
     const idsT = tf.tensor2d(ids.flat(), [n, T], "int32");
     const layers = this.ownK.length;
-    const st: ChunkState = { mask: tf.tensor4d(mv, [1, n, G * T, W]), r0, r1, segments, ownK: [], ownVT: [], writeAt };
+    const st: ChunkState = {
+      mask: tf.tensor4d(mv, [1, n, G * T, W]), maskLast, segmentsLast: last ? segmentsFor(1) : [], r0, r1, segments, ownK: [], ownVT: [], writeAt,
+    };
     this.chunk = st;
     let hidden: tf.Tensor3D;
     try {
-      hidden = model.forwardHidden({ ids: idsT, positions, keyValid: [], attention: (l, q, k, v) => this.attend(l, q, k, v) }).hidden;
+      hidden = model.forwardHidden({ ids: idsT, positions, keyValid: [], lastOnly, attention: (l, q, k, v) => this.attend(l, q, k, v) }).hidden;
     } catch (e) {
       for (const t of [...st.ownK, ...st.ownVT]) t.dispose();
       throw e;
     } finally {
       this.chunk = null;
       st.mask.dispose();
+      st.maskLast?.dispose();
       idsT.dispose();
     }
     if (writeAt < 0 && st.ownK.length !== layers) throw new Error("SharedPrefixKv: the attention hook was not called for every layer");
@@ -208,7 +357,7 @@ export class SharedPrefixKv {
 
   /** Like extend, but returns the logits of each row's last new position, downloaded [batch * vocab]. */
   extendLastLogits(model: Transformer, ids: number[][], mask?: number[][]): Float32Array {
-    return lastLogits(model, this.extend(model, ids, mask), true);
+    return lastLogits(model, this.feed(model, ids, mask, true), true);
   }
 
   /** One layer's attention for the current chunk's new tokens (runs inside the forward's tidy). */
@@ -219,7 +368,11 @@ export class SharedPrefixKv {
 
   private attendLayer(l: number, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor {
     const st = this.chunk as ChunkState;
+    // T: query positions (1 in a lastOnly forward's last layer, whose keys/values still cover every new position).
     const [B, H, T, hd] = q.shape;
+    const lastQ = T !== k.shape[2];
+    const mask = lastQ ? (st.maskLast as tf.Tensor4D) : st.mask;
+    const segments = lastQ ? st.segmentsLast : st.segments;
     const KV = this.KV;
     const G = H / KV;
     const GT = G * T;
@@ -253,15 +406,15 @@ export class SharedPrefixKv {
     }
     const S = ownK.shape[2];
     const qK = tf.transpose(tf.reshape(q, [B, KV, GT, hd]), [1, 0, 2, 3]); // [KV, B, GT, hd]
-    const sPre = tf.reshape((this.kTb[l] as GemmWeights).matMul(qK, st.segments), [KV, B, GT, Pm]);
+    const sPre = tf.reshape((this.kTb[l] as GemmWeights).matMul(qK, segments), [KV, B, GT, Pm]);
     const sOwn =
       T === 1
         ? tf.sum(tf.mul(tf.reshape(qK, [KV, B, G, 1, hd]), tf.reshape(ownK, [KV, B, 1, S, hd])), -1)
         : tf.matMul(tf.reshape(qK, [KV * B, GT, hd]) as tf.Tensor3D, tf.reshape(ownK, [KV * B, S, hd]) as tf.Tensor3D, false, true);
-    const probs = tf.softmax(tf.add(tf.concat([sPre, tf.reshape(sOwn, [KV, B, GT, S])], 3), st.mask));
+    const probs = tf.softmax(tf.add(tf.concat([sPre, tf.reshape(sOwn, [KV, B, GT, S])], 3), mask));
     const pPre = tf.slice(probs, [0, 0, 0, 0], [KV, B, GT, Pm]);
     const pOwn = tf.slice(probs, [0, 0, 0, Pm], [KV, B, GT, S]);
-    const aPre = tf.reshape((this.vb[l] as GemmWeights).matMul(pPre, st.segments), [KV, B, GT, hd]);
+    const aPre = tf.reshape((this.vb[l] as GemmWeights).matMul(pPre, segments), [KV, B, GT, hd]);
     const aOwn =
       T === 1
         ? tf.sum(tf.mul(tf.reshape(pOwn, [KV, B, G, 1, S]), tf.reshape(ownVT, [KV, B, 1, hd, S])), -1)
@@ -274,7 +427,21 @@ export class SharedPrefixKv {
    * would cost more than the unused blocks).
    */
   selectRows(rows: number[]): void {
-    selectRowState(this.valid, this.nextPos, rows, this.batch);
+    const B = this.batch;
+    selectRowState(this.valid, this.nextPos, rows, B);
+    this.rowGroup = rows.map((r) => this.rowGroup[r] as number);
+    if (this.inPlace) {
+      // wasm: one heap copy per kept row (the gather between two transposes costs far more).
+      for (let l = 0; l < this.ownK.length; l++) {
+        const k = this.ownK[l] ?? null;
+        const v = this.ownVT[l] ?? null;
+        if (k !== null) this.ownK[l] = pickRows(k, rows, B);
+        if (v !== null) this.ownVT[l] = pickRows(v, rows, B);
+        k?.dispose();
+        v?.dispose();
+      }
+      return;
+    }
     const idx = tf.tensor1d(rows, "int32");
     // Rows are axis 1; gather on axis 0 (a row copy per index on wasm) between two transposes.
     const pick = (x: tf.Tensor4D | null): tf.Tensor4D | null =>
@@ -288,7 +455,11 @@ export class SharedPrefixKv {
       v?.dispose();
     }
     idx.dispose();
-    this.rowGroup = rows.map((r) => this.rowGroup[r] as number);
+  }
+
+  /** Whether selectRows is a cheap copy (wasm), so finished rows are worth dropping early. */
+  get cheapSelect(): boolean {
+    return this.inPlace;
   }
 
   /** Frees the rows' keys/values and the padded prefix copies (the entries belong to the PrefixCache). */
@@ -305,11 +476,50 @@ export class SharedPrefixKv {
   }
 }
 
-/** Concatenates row chunks along axis 1 (disposing them); a single chunk is returned as is. */
-function joinRows(parts: tf.Tensor4D[]): tf.Tensor4D {
-  if (parts.length === 1) return parts[0] as tf.Tensor4D;
-  const out = tf.concat(parts, 1) as tf.Tensor4D;
+/** Concatenates row chunks along `axis` (disposing them); a single chunk is returned as is. */
+function joinRows<X extends tf.Tensor>(parts: X[], axis: number): X {
+  if (parts.length === 1) return parts[0] as X;
+  const out = tf.concat(parts, axis) as X;
   for (const p of parts) p.dispose();
+  return out;
+}
+
+/** Prepends `n` zero entries along `axis` (disposing x); n 0 returns x. */
+function padLeft<X extends tf.Tensor>(x: X, axis: number, n: number): X {
+  if (n <= 0) return x;
+  const pad = x.shape.map((): [number, number] => [0, 0]);
+  pad[axis] = [n, 0];
+  const out = tf.pad(x, pad) as X;
+  x.dispose();
+  return out;
+}
+
+/**
+ * Splits rows of real lengths `len` into prefill buckets: rows sorted by length, cut where a bucket's padding (every
+ * row padded to the bucket's longest) would cost more than starting another forward (`chunkCost`, in token
+ * positions), each bucket fitting `fits(rows, length)` (a single row always does). Minimises the sum over buckets of
+ * rows x longest + chunkCost (dynamic programming over the sorted lengths). Returns row indices per bucket.
+ */
+export function planPrefillBuckets(len: readonly number[], fits: (rows: number, length: number) => boolean, chunkCost = 24): number[][] {
+  const order = len.map((_, i) => i).sort((a, b) => (len[a] as number) - (len[b] as number) || a - b);
+  const n = order.length;
+  const best = new Float64Array(n + 1).fill(Infinity);
+  const from = new Int32Array(n + 1);
+  best[0] = 0;
+  for (let j = 1; j <= n; j++) {
+    const t = len[order[j - 1] as number] as number;
+    for (let i = j - 1; i >= 0; i--) {
+      const rows = j - i;
+      if (rows > 1 && !fits(rows, t)) break;
+      const c = (best[i] as number) + rows * t + chunkCost;
+      if (c < (best[j] as number)) {
+        best[j] = c;
+        from[j] = i;
+      }
+    }
+  }
+  const out: number[][] = [];
+  for (let j = n; j > 0; j = from[j] as number) out.unshift(order.slice(from[j] as number, j));
   return out;
 }
 
@@ -328,6 +538,43 @@ function heapF32(t: tf.Tensor): Float32Array {
   const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array }; dataIdMap: { get(d: object): { memoryOffset: number } } };
   const off = be.dataIdMap.get(t.dataId).memoryOffset;
   return new Float32Array(be.wasm.HEAPU8.buffer, off, t.size);
+}
+
+/**
+ * wasm, in place: part [A, n, X, Y] goes into out [A, B, X2, Y2] with part row i at out row rows[i], offset by
+ * (xOff, yOff) along the last two axes (out owned by the caller and read by nothing else yet).
+ */
+function placeRows(part: tf.Tensor, out: tf.Tensor, A: number, rows: number[], X: number, Y: number, X2: number, Y2: number, xOff: number, yOff: number): void {
+  const n = rows.length;
+  const B = out.shape[1] as number;
+  const src = heapF32(part);
+  const dst = heapF32(out);
+  const whole = Y === Y2 && yOff === 0;
+  for (let a = 0; a < A; a++) {
+    for (let i = 0; i < n; i++) {
+      const s = (a * n + i) * X * Y;
+      const o = ((a * B + (rows[i] as number)) * X2 + xOff) * Y2 + yOff;
+      if (whole) dst.set(src.subarray(s, s + X * Y), o);
+      else for (let x = 0; x < X; x++) dst.set(src.subarray(s + x * Y, s + (x + 1) * Y), o + x * Y2);
+    }
+  }
+}
+
+/** wasm: rows `rows` (in order) of axis 1 of x [A, B, ...], as a new tensor (one heap copy per row). */
+function pickRows(x: tf.Tensor4D, rows: number[], B: number): tf.Tensor4D {
+  const [A, , X, Y] = x.shape;
+  const n = rows.length;
+  const out = tf.zeros([A, n, X, Y]) as tf.Tensor4D;
+  const src = heapF32(x);
+  const dst = heapF32(out);
+  const run = X * Y;
+  for (let a = 0; a < A; a++) {
+    for (let i = 0; i < n; i++) {
+      const s = (a * B + (rows[i] as number)) * run;
+      dst.set(src.subarray(s, s + run), (a * n + i) * run);
+    }
+  }
+  return out;
 }
 
 /**

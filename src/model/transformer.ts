@@ -49,6 +49,18 @@ export interface ForwardBatch {
    * then unused (pass keyValid = []). Used by the shared-prefix decoder (prefix-cache.ts).
    */
   attention?: (layer: number, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D) => tf.Tensor;
+  /**
+   * Inference only, with keepKv: only the keys/values are wanted (prefix caching). The last layer stops after its
+   * key/value projection (its attention and MLP would only feed the hidden states); the returned hidden is then
+   * the residual stream entering the last layer, not the final hidden states.
+   */
+  kvOnly?: boolean;
+  /**
+   * Inference only: only the last position's final hidden state is wanted (sampling after a prefill). The last layer
+   * then runs its attention queries, output projection and MLP for that position alone (keys/values, and those
+   * passed to the attention hook, still cover every position); hidden is [batch, 1, d].
+   */
+  lastOnly?: boolean;
 }
 
 /** Flat tensor in HF naming and layout, as read from or written to safetensors. */
@@ -193,6 +205,8 @@ export class Transformer {
       const L = pastLen + T;
       if (batch.positions.length !== N) throw new Error(`positions length ${batch.positions.length} != ${N}`);
       const hook = batch.attention;
+      const kvOnly = batch.kvOnly === true && keepKv && hook === undefined;
+      const lastOnly = batch.lastOnly === true && !kvOnly;
       if (hook === undefined && batch.keyValid.length !== B * L) throw new Error(`keyValid length ${batch.keyValid.length} != ${B * L}`);
       const { cos, sin } = ropeTables(batch.positions, hd, c.ropeTheta);
       const cosT = tf.tensor4d(cos, [B, T, 1, hd]).transpose([0, 2, 1, 3]);
@@ -209,7 +223,10 @@ export class Transformer {
         let v = tf.slice(qkv4, [0, H + KV, 0, 0], [B, KV, T, hd]) as tf.Tensor4D;
         const qkRot = tf.reshape(tf.matMul(tf.reshape(qk0, [B * (H + KV) * T, hd]) as tf.Tensor2D, this.rot), [B, H + KV, T, hd]);
         const qk = tf.add(tf.mul(qk0, cosT), tf.mul(qkRot, sinT));
-        const q = tf.slice(qk, [0, 0, 0, 0], [B, H, T, hd]);
+        // Query positions of this layer: all, or (lastOnly, last layer) the last one.
+        const qLast = lastOnly && i === this.layers.length - 1;
+        const Tq = qLast ? 1 : T;
+        const q = tf.slice(qk, [0, 0, qLast ? T - 1 : 0, 0], [B, H, Tq, hd]);
         let k = tf.slice(qk, [0, H, 0, 0], [B, KV, T, hd]) as tf.Tensor4D;
         if (hook === undefined && past !== null) {
           const p = past[i] as LayerKv;
@@ -217,25 +234,29 @@ export class Transformer {
           v = tf.concat([p.v, v], 2);
         }
         if (keepKv && hook === undefined) kv.push({ k: tf.keep(k), v: tf.keep(v) });
+        if (kvOnly && i === this.layers.length - 1) return;
         // Query heads of one kv group are adjacent (HF repeat_kv order), so [B*KV, G*T, hd] x [B*KV, L, hd]^T
         // computes every head's scores without repeating keys.
         // One new token (decoding): broadcast-multiply + sum beats B*KV tiny GEMMs on wasm (FEASIBILITY §1.4).
         const attend = (): tf.Tensor => {
           const scores =
-            T === 1
+            Tq === 1
               ? tf.sum(tf.mul(tf.reshape(q, [B, KV, G, 1, hd]), tf.reshape(k, [B, KV, 1, L, hd])), -1)
-              : tf.matMul(tf.reshape(q, [B * KV, G * T, hd]) as tf.Tensor3D, tf.reshape(k, [B * KV, L, hd]) as tf.Tensor3D, false, true);
-          const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, T, L]), mask as tf.Tensor4D));
-          return tf.matMul(tf.reshape(probs, [B * KV, G * T, L]) as tf.Tensor3D, tf.reshape(v, [B * KV, L, hd]) as tf.Tensor3D);
+              : tf.matMul(tf.reshape(q, [B * KV, G * Tq, hd]) as tf.Tensor3D, tf.reshape(k, [B * KV, L, hd]) as tf.Tensor3D, false, true);
+          const m = qLast && T > 1 ? tf.slice(mask as tf.Tensor4D, [0, 0, T - 1, 0], [B, 1, 1, L]) : (mask as tf.Tensor4D);
+          const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, Tq, L]), m));
+          return tf.matMul(tf.reshape(probs, [B * KV, G * Tq, L]) as tf.Tensor3D, tf.reshape(v, [B * KV, L, hd]) as tf.Tensor3D);
         };
         const att = hook === undefined ? attend() : hook(i, q as tf.Tensor4D, k, v);
-        const merged = tf.reshape(tf.transpose(tf.reshape(att, [B, H, T, hd]), [0, 2, 1, 3]), [N, H * hd]);
+        if (qLast && T > 1) x = tf.reshape(tf.slice(tf.reshape(x, [B, T, c.hiddenSize]), [0, T - 1, 0], [B, 1, c.hiddenSize]), [B, c.hiddenSize]);
+        const merged = tf.reshape(tf.transpose(tf.reshape(att, [B, H, Tq, hd]), [0, 2, 1, 3]), [B * Tq, H * hd]);
         x = tf.add(x, tf.matMul(merged as tf.Tensor2D, l.wo as tf.Tensor2D));
         const h2 = rmsNorm(x, l.postNorm, c.rmsNormEps);
         const gu = tf.matMul(h2 as tf.Tensor2D, l.wgu as tf.Tensor2D);
         x = tf.add(x, tf.matMul(swiGlu(gu as tf.Tensor2D), l.wdown as tf.Tensor2D));
       });
-      return tf.reshape(rmsNorm(x, this.finalNorm, c.rmsNormEps), [B, T, c.hiddenSize]) as tf.Tensor3D;
+      if (kvOnly) return tf.reshape(x, [B, T, c.hiddenSize]) as tf.Tensor3D;
+      return tf.reshape(rmsNorm(x, this.finalNorm, c.rmsNormEps), [B, lastOnly ? 1 : T, c.hiddenSize]) as tf.Tensor3D;
     });
     return { hidden, kv };
   }

@@ -61,3 +61,28 @@ test("sampleFromLogits equals the plain nucleus definition draw for draw", () =>
   }
   assert.equal(checked, 1500);
 });
+
+test("sampleFromLogits: vocabulary-sized rows, masked (-Infinity) entries and flat rows match the definition", () => {
+  const gen = new Rng(7);
+  for (let trial = 0; trial < 120; trial++) {
+    const V = [1024, 1500, 64][trial % 3]!;
+    const kind = trial % 4;
+    const logits = Float32Array.from({ length: V }, (_, i) => {
+      if (kind === 1 && i % 7 !== 3) return -Infinity; // grammar-masked row
+      if (kind === 2) return Math.round(gen.normal()) * 0.25; // many ties
+      if (kind === 3) return gen.normal() * 0.01; // nearly flat (untrained model): almost every id is a candidate
+      return gen.normal() * 3;
+    });
+    const temperature = [0.7, 1, 0.1, 2][trial % 4]!;
+    const topP = [0.95, 0.5, 0.99, 0.05, 0.999][trial % 5]!;
+    const r1 = new Rng(1000 + trial);
+    const r2 = new Rng(1000 + trial);
+    for (let k = 0; k < 4; k++) assert.deepEqual(sampleFromLogits(logits, temperature, topP, r1), referenceDraw(logits, temperature, topP, r2), `trial ${trial} draw ${k}`);
+    // A subarray view (generate passes rows of one downloaded batch) draws the same.
+    const big = new Float32Array(V + 5);
+    big.set(logits, 5);
+    const r3 = new Rng(1);
+    const r4 = new Rng(1);
+    assert.deepEqual(sampleFromLogits(big.subarray(5), temperature, topP, r3), referenceDraw(logits, temperature, topP, r4));
+  }
+});
