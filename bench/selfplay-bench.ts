@@ -7,6 +7,7 @@
 // Usage: node --import tsx bench/selfplay-bench.ts [--scenarios 16] [--group 8] [--turns 2] [--max-tokens 32] [--backend wasm]
 //        [--prefix-cache-mb 64] (0 = off: every prompt is prefilled in full)
 //        [--shared-min-rows 1] (smallest batch on the shared-prefix decoder; 2 = one at a time on a seeded KvCache)
+//        [--threads auto] (wasm threads for both modes; default PARLEY_WASM_THREADS, else "auto" like the parley CLI)
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
 import { initBackend, type BackendName } from "../src/model/runtime";
@@ -33,11 +34,12 @@ async function main(): Promise<void> {
       "skip-single": { type: "boolean", default: false },
       "prefix-cache-mb": { type: "string", default: "64" },
       "shared-min-rows": { type: "string", default: "" },
+      threads: { type: "string", default: process.env.PARLEY_WASM_THREADS ?? "auto" },
     },
   });
   const S = Number(values.scenarios), G = Number(values.group), turns = Number(values.turns), maxTokens = Number(values["max-tokens"]);
   if (values["shared-min-rows"] !== "") setSharedDecoderMinRows(Number(values["shared-min-rows"]));
-  const info = await initBackend({ backend: values.backend as BackendName, quiet: true });
+  const info = await initBackend({ backend: values.backend as BackendName, quiet: true, wasmThreads: values.threads === "auto" ? "auto" : Number(values.threads) });
   const data = generateOfflineDataset({ seed: 7, counts: { train: Math.max(S, 8), evalConflict: 0, evalOpen: 0 } });
   const scenarios = data.train.slice(0, S);
   const corpus = await generateScriptedCorpus(scenarios, { seed: 1, n: S });
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
   const line = (name: string, r: { secs: number; cpu: number; tokens: number; prompt: number; episodes: number; split: string }) =>
     `${name.padEnd(10)} ${r.episodes} dialogues, ${r.tokens} sampled tokens (${r.prompt} prompt tokens) in ${r.secs.toFixed(1)} s wall / ${r.cpu.toFixed(1)} s cpu = ` +
     `${(r.tokens / r.secs).toFixed(0)} dialogue tok/s wall, ${(r.tokens / r.cpu).toFixed(0)} per cpu-second\n${"".padEnd(11)}wall split: ${r.split}`;
-  console.log(`backend ${info.backend}${info.patchedKernels ? " (patched kernels)" : ""}; model d${cfg.hiddenSize} L${cfg.numLayers} V${cfg.vocabSize} ctx ${cfg.maxSeqLen}; ${S} scenarios x ${G} dialogues, ${turns} turns, <= ${maxTokens} tokens/turn`);
+  console.log(`backend ${info.backend}${info.backend === "wasm" ? ` (${info.threads} thread${info.threads > 1 ? "s" : ""})` : ""}${info.patchedKernels ? " (patched kernels)" : ""}; model d${cfg.hiddenSize} L${cfg.numLayers} V${cfg.vocabSize} ctx ${cfg.maxSeqLen}; ${S} scenarios x ${G} dialogues, ${turns} turns, <= ${maxTokens} tokens/turn`);
   console.log(line("batched", batched));
   if (!values["skip-single"]) {
     const single = await run(1);
