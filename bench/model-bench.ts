@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../src/core/rng";
-import { initBackend, type BackendName } from "../src/model/runtime";
+import { initBackend, resolveWasmThreads, type BackendName } from "../src/model/runtime";
 import { defaultModelConfig, type ModelConfig } from "../src/model/config";
 import { Transformer } from "../src/model/transformer";
 import { generate } from "../src/model/sampler";
@@ -50,9 +50,7 @@ const median = (xs: number[]) => {
 /** "wasm" | "wasm:2" (backend:threads) -> backend and wasm thread count. */
 function parseBackendSpec(spec: string): { backend: BackendName; threads: number } {
   const [name, t] = spec.split(":");
-  const threads = t === undefined ? 1 : Number(t);
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`bad backend spec "${spec}" (use e.g. wasm or wasm:2)`);
-  return { backend: name as BackendName, threads };
+  return { backend: name as BackendName, threads: resolveWasmThreads(t) };
 }
 
 async function worker(spec: string, steps: number, shapes: Shapes, noCacheTokens: number, profile: boolean): Promise<WorkerResult> {

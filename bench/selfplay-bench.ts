@@ -10,7 +10,7 @@
 //        [--threads auto] (wasm threads for both modes; default PARLEY_WASM_THREADS, else "auto" like the parley CLI)
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
-import { initBackend, type BackendName } from "../src/model/runtime";
+import { initBackend, resolveWasmThreads, type BackendName } from "../src/model/runtime";
 import { Transformer } from "../src/model/transformer";
 import { defaultModelConfig } from "../src/model/config";
 import { trainBpe } from "../src/model/bpe";
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   });
   const S = Number(values.scenarios), G = Number(values.group), turns = Number(values.turns), maxTokens = Number(values["max-tokens"]);
   if (values["shared-min-rows"] !== "") setSharedDecoderMinRows(Number(values["shared-min-rows"]));
-  const info = await initBackend({ backend: values.backend as BackendName, quiet: true, wasmThreads: values.threads === "auto" ? "auto" : Number(values.threads) });
+  const info = await initBackend({ backend: values.backend as BackendName, quiet: true, wasmThreads: resolveWasmThreads(values.threads) });
   const data = generateOfflineDataset({ seed: 7, counts: { train: Math.max(S, 8), evalConflict: 0, evalOpen: 0 } });
   const scenarios = data.train.slice(0, S);
   const corpus = await generateScriptedCorpus(scenarios, { seed: 1, n: S });

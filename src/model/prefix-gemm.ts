@@ -8,19 +8,9 @@
 // batch elements), so each block is packed once per SharedPrefixKv and every later step reuses it; all blocks of a
 // layer run in one tfjs op (one dispatch instead of one per prefix). Forward only; other backends use plain tf ops.
 import * as tf from "@tensorflow/tfjs";
+import { batchMatMulFn, memoryOffset, shapeBytes, wasmBackend, type WasmBackendLike } from "./wasm-heap";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-
-/** The parts of tfjs-backend-wasm's BackendWasm used here (not exported with types). */
-interface WasmBackendLike {
-  wasm: {
-    cwrap: (name: string, ret: null | string, args: string[]) => (...a: unknown[]) => unknown;
-    tfjs: { registerTensor: (id: number, size: number, offset: number) => void; disposeData: (id: number) => void };
-  };
-  dataIdNextNumber: number;
-  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
 
 /** One block product: rows [row, row + rows) of `a` times block `block` of the weights, into the same rows of out. */
 export interface GemmSegment {
@@ -31,32 +21,15 @@ export interface GemmSegment {
 
 const KERNEL = "ParleySegmentedMatMul";
 let registered = false;
-const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
-
-function wasmBackend(): WasmBackendLike | null {
-  if (tf.getBackend() !== "wasm") return null;
-  const be = tf.backend() as unknown as Partial<WasmBackendLike>;
-  if (typeof be.wasm?.cwrap !== "function" || typeof be.wasm.tfjs?.registerTensor !== "function" || be.dataIdMap === undefined) return null;
-  return be as WasmBackendLike;
-}
-
-function shapeBytes(shape: number[]): Uint8Array {
-  return new Uint8Array(new Int32Array(shape).buffer);
-}
-
 function kernel(args: { inputs: Record<string, tf.TensorInfo>; attrs: Record<string, any>; backend: unknown }): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const a = args.inputs.a as tf.TensorInfo;
   const { K, N, segments, ids } = args.attrs as { K: number; N: number; segments: GemmSegment[]; ids: number[] };
   const M = a.shape.reduce((x, y) => x * y, 1) / K;
   const out = backend.makeOutput([M, N], "float32");
-  let mm = matMulFns.get(backend);
-  if (mm === undefined) {
-    mm = backend.wasm.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
-    matMulFns.set(backend, mm);
-  }
-  const aOff = (backend.dataIdMap.get(a.dataId) as { memoryOffset: number }).memoryOffset;
-  const oOff = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
+  const mm = batchMatMulFn(backend);
+  const aOff = memoryOffset(backend, a.dataId);
+  const oOff = memoryOffset(backend, out.dataId);
   const reg = backend.wasm.tfjs;
   const bShape = shapeBytes([1, K, N]);
   for (const s of segments) {

@@ -9,6 +9,7 @@ import { MASK_VALUE, positionsFromMask } from "./ops";
 import type { PrefixEntry } from "./prefix-cache";
 import { GemmWeights, type GemmSegment } from "./prefix-gemm";
 import type { Transformer } from "./transformer";
+import { pickRows, placeRows, writeColumn } from "./wasm-heap";
 
 /** Per-chunk state shared by every layer of one forward (created inside the forward's tidy, freed with it). */
 interface ChunkState {
@@ -163,8 +164,8 @@ export class SharedPrefixKv {
       for (let l = 0; l < this.ownK.length; l++) {
         this.ownK[l]?.dispose();
         this.ownVT[l]?.dispose();
-        this.ownK[l] = withSpare(out.ownK[l] as tf.Tensor4D, 2, add);
-        this.ownVT[l] = withSpare(out.ownVT[l] as tf.Tensor4D, 3, add);
+        this.ownK[l] = padAxis(out.ownK[l] as tf.Tensor4D, 2, 0, add);
+        this.ownVT[l] = padAxis(out.ownVT[l] as tf.Tensor4D, 3, 0, add);
       }
     }
     appendValidity(this.valid, this.nextPos, m, T);
@@ -213,9 +214,9 @@ export class SharedPrefixKv {
           newK.push(st.ownK);
           newVT.push(st.ownVT);
         } else {
-          hiddens.push(lastOnly ? st.hidden : padLeft(st.hidden, 1, off));
-          newK.push(st.ownK.map((k) => padLeft(k, 2, off)));
-          newVT.push(st.ownVT.map((v) => padLeft(v, 3, off)));
+          hiddens.push(lastOnly ? st.hidden : padAxis(st.hidden, 1, off, 0));
+          newK.push(st.ownK.map((k) => padAxis(k, 2, off, 0)));
+          newVT.push(st.ownVT.map((v) => padAxis(v, 3, off, 0)));
         }
       }
       if (this.inPlace) return this.placeBuckets(hiddens, newK, newVT, order, T, spare, lastOnly ? 1 : T);
@@ -484,11 +485,11 @@ function joinRows<X extends tf.Tensor>(parts: X[], axis: number): X {
   return out;
 }
 
-/** Prepends `n` zero entries along `axis` (disposing x); n 0 returns x. */
-function padLeft<X extends tf.Tensor>(x: X, axis: number, n: number): X {
-  if (n <= 0) return x;
+/** Adds `before` / `after` zero entries along `axis` (disposing x); nothing to add returns x. */
+function padAxis<X extends tf.Tensor>(x: X, axis: number, before: number, after: number): X {
+  if (before <= 0 && after <= 0) return x;
   const pad = x.shape.map((): [number, number] => [0, 0]);
-  pad[axis] = [n, 0];
+  pad[axis] = [Math.max(0, before), Math.max(0, after)];
   const out = tf.pad(x, pad) as X;
   x.dispose();
   return out;
@@ -521,80 +522,4 @@ export function planPrefillBuckets(len: readonly number[], fits: (rows: number, 
   const out: number[][] = [];
   for (let j = n; j > 0; j = from[j] as number) out.unshift(order.slice(from[j] as number, j));
   return out;
-}
-
-/** Appends `spare` zero columns along `axis` (disposing x); spare 0 returns x. */
-function withSpare(x: tf.Tensor4D, axis: 2 | 3, spare: number): tf.Tensor4D {
-  if (spare <= 0) return x;
-  const pad: Array<[number, number]> = [[0, 0], [0, 0], [0, 0], [0, 0]];
-  pad[axis] = [0, spare];
-  const out = tf.pad(x, pad) as tf.Tensor4D;
-  x.dispose();
-  return out;
-}
-
-/** wasm memory of a tensor as a Float32Array view (valid until the next allocation). */
-function heapF32(t: tf.Tensor): Float32Array {
-  const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array }; dataIdMap: { get(d: object): { memoryOffset: number } } };
-  const off = be.dataIdMap.get(t.dataId).memoryOffset;
-  return new Float32Array(be.wasm.HEAPU8.buffer, off, t.size);
-}
-
-/**
- * wasm, in place: part [A, n, X, Y] goes into out [A, B, X2, Y2] with part row i at out row rows[i], offset by
- * (xOff, yOff) along the last two axes (out owned by the caller and read by nothing else yet).
- */
-function placeRows(part: tf.Tensor, out: tf.Tensor, A: number, rows: number[], X: number, Y: number, X2: number, Y2: number, xOff: number, yOff: number): void {
-  const n = rows.length;
-  const B = out.shape[1] as number;
-  const src = heapF32(part);
-  const dst = heapF32(out);
-  const whole = Y === Y2 && yOff === 0;
-  for (let a = 0; a < A; a++) {
-    for (let i = 0; i < n; i++) {
-      const s = (a * n + i) * X * Y;
-      const o = ((a * B + (rows[i] as number)) * X2 + xOff) * Y2 + yOff;
-      if (whole) dst.set(src.subarray(s, s + X * Y), o);
-      else for (let x = 0; x < X; x++) dst.set(src.subarray(s + x * Y, s + (x + 1) * Y), o + x * Y2);
-    }
-  }
-}
-
-/** wasm: rows `rows` (in order) of axis 1 of x [A, B, ...], as a new tensor (one heap copy per row). */
-function pickRows(x: tf.Tensor4D, rows: number[], B: number): tf.Tensor4D {
-  const [A, , X, Y] = x.shape;
-  const n = rows.length;
-  const out = tf.zeros([A, n, X, Y]) as tf.Tensor4D;
-  const src = heapF32(x);
-  const dst = heapF32(out);
-  const run = X * Y;
-  for (let a = 0; a < A; a++) {
-    for (let i = 0; i < n; i++) {
-      const s = (a * B + (rows[i] as number)) * run;
-      dst.set(src.subarray(s, s + run), (a * n + i) * run);
-    }
-  }
-  return out;
-}
-
-/**
- * Writes one new token's keys k / values v [B, KV, 1, hd] into column `col` of the buffers kBuf [KV, B, C, hd] and
- * vTBuf [KV, B, hd, C], in place (wasm heap; the buffers belong to one SharedPrefixKv and nothing else reads them).
- */
-function writeColumn(k: tf.Tensor4D, v: tf.Tensor4D, kBuf: tf.Tensor4D, vTBuf: tf.Tensor4D, col: number): void {
-  const [B, KV, , hd] = k.shape;
-  const C = kBuf.shape[2];
-  const kv = heapF32(k);
-  const vv = heapF32(v);
-  const kb = heapF32(kBuf);
-  const vb = heapF32(vTBuf);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < KV; h++) {
-      const src = (b * KV + h) * hd;
-      const row = h * B + b;
-      kb.set(kv.subarray(src, src + hd), (row * C + col) * hd);
-      const vBase = row * hd * C + col;
-      for (let d = 0; d < hd; d++) vb[vBase + d * C] = vv[src + d] as number;
-    }
-  }
 }

@@ -3,22 +3,9 @@
 // From the measurements in shared/FEASIBILITY.md §1.4-1.5: stock Slice copies its whole input per call, BatchMatMul
 // is only fast (XNNPACK) for one batch without transposes, and UnsortedSegmentSum (tf.gather's gradient) is missing.
 import * as tf from "@tensorflow/tfjs";
+import { batchMatMulFn, memoryOffset, shapeBytes, type WasmBackendLike } from "./wasm-heap";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use (it is not exported with types we can rely on). */
-interface WasmBackendLike {
-  wasm: {
-    HEAPU8: Uint8Array;
-    cwrap: (name: string, ret: null | string, args: string[]) => (...a: unknown[]) => unknown;
-    tfjs: { registerTensor: (id: number, size: number, offset: number) => void; disposeData: (id: number) => void };
-  };
-  dataIdNextNumber: number;
-  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(dataId: object): boolean;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs: Record<string, any>; backend: WasmBackendLike };
 type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -203,12 +190,6 @@ function sharedIdentity(args: KernelArgs): tf.TensorInfo {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
-
-function shapeBytes(shape: number[]): Uint8Array {
-  return new Uint8Array(new Int32Array(shape).buffer);
-}
-
 /**
  * BatchMatMul that always reaches XNNPACK: transposed operands are transposed explicitly first (rank-3 transpose
  * kernel), then each batch element is one XNNPACK GEMM on zero-copy views registered over the operands' memory.
@@ -261,16 +242,10 @@ function fastBatchMatMul(args: KernelArgs): tf.TensorInfo {
  * GEMM per batch element on zero-copy views registered over the operands' memory.
  */
 function gemms(backend: WasmBackendLike, aData: object, batchA: number, bData: object, batchB: number, outData: object, batch: number, M: number, K: number, N: number): void {
-  let mm = matMulFns.get(backend);
-  if (mm === undefined) {
-    mm = backend.wasm.cwrap("BatchMatMul", null, [
-      "number", "array", "number", "number", "array", "number", "number", "number", "number",
-    ]);
-    matMulFns.set(backend, mm);
-  }
-  const aOff = backend.dataIdMap.get(aData).memoryOffset;
-  const bOff = backend.dataIdMap.get(bData).memoryOffset;
-  const oOff = backend.dataIdMap.get(outData).memoryOffset;
+  const mm = batchMatMulFn(backend);
+  const aOff = memoryOffset(backend, aData);
+  const bOff = memoryOffset(backend, bData);
+  const oOff = memoryOffset(backend, outData);
   const aShape = shapeBytes([1, M, K]);
   const bShape = shapeBytes([1, K, N]);
   const reg = backend.wasm.tfjs;

@@ -1,0 +1,118 @@
+// Direct access to tfjs-backend-wasm 4.22's heap, shared by parley's wasm kernels (wasm-kernels.ts), the segmented
+// prefix GEMM (prefix-gemm.ts) and the shared-prefix decoder's in-place row copies (shared-prefix-kv.ts): the backend
+// internals they rely on (typed once here), the cached XNNPACK BatchMatMul entry point and float32 heap views.
+import * as tf from "@tensorflow/tfjs";
+
+/** The parts of tfjs-backend-wasm's BackendWasm parley uses (it is not exported with types we can rely on). */
+export interface WasmBackendLike {
+  wasm: {
+    HEAPU8: Uint8Array;
+    cwrap: (name: string, ret: null | string, args: string[]) => (...a: unknown[]) => unknown;
+    tfjs: { registerTensor: (id: number, size: number, offset: number) => void; disposeData: (id: number) => void };
+  };
+  dataIdNextNumber: number;
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/** The active backend when it is tfjs-backend-wasm with the internals above, else null. */
+export function wasmBackend(): WasmBackendLike | null {
+  if (tf.getBackend() !== "wasm") return null;
+  const be = tf.backend() as unknown as Partial<WasmBackendLike>;
+  if (typeof be.wasm?.cwrap !== "function" || typeof be.wasm.tfjs?.registerTensor !== "function" || be.dataIdMap === undefined) return null;
+  return be as WasmBackendLike;
+}
+
+/** Heap offset (bytes) of a tensor's data; throws when the backend does not know it. */
+export function memoryOffset(backend: WasmBackendLike, dataId: object): number {
+  const info = backend.dataIdMap.get(dataId);
+  if (info === undefined) throw new Error("wasm heap: unknown tensor data");
+  return info.memoryOffset;
+}
+
+/** A shape as the int32 bytes the wasm entry points take. */
+export function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
+
+/**
+ * The backend's BatchMatMul entry point (XNNPACK), wrapped once per backend: (aId, aShape, aRank, bId, bShape, bRank,
+ * transposeA, transposeB, outId).
+ */
+export function batchMatMulFn(backend: WasmBackendLike): (...a: unknown[]) => unknown {
+  let mm = matMulFns.get(backend);
+  if (mm === undefined) {
+    mm = backend.wasm.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
+    matMulFns.set(backend, mm);
+  }
+  return mm;
+}
+
+/** wasm memory of a float32 tensor as a Float32Array view (valid until the next allocation). */
+export function heapF32(t: tf.Tensor): Float32Array {
+  const be = tf.backend() as unknown as WasmBackendLike;
+  return new Float32Array(be.wasm.HEAPU8.buffer, memoryOffset(be, t.dataId), t.size);
+}
+
+/**
+ * wasm, in place: part [A, n, X, Y] goes into out [A, B, X2, Y2] with part row i at out row rows[i], offset by
+ * (xOff, yOff) along the last two axes (out owned by the caller and read by nothing else yet).
+ */
+export function placeRows(part: tf.Tensor, out: tf.Tensor, A: number, rows: number[], X: number, Y: number, X2: number, Y2: number, xOff: number, yOff: number): void {
+  const n = rows.length;
+  const B = out.shape[1] as number;
+  const src = heapF32(part);
+  const dst = heapF32(out);
+  const whole = Y === Y2 && yOff === 0;
+  for (let a = 0; a < A; a++) {
+    for (let i = 0; i < n; i++) {
+      const s = (a * n + i) * X * Y;
+      const o = ((a * B + (rows[i] as number)) * X2 + xOff) * Y2 + yOff;
+      if (whole) dst.set(src.subarray(s, s + X * Y), o);
+      else for (let x = 0; x < X; x++) dst.set(src.subarray(s + x * Y, s + (x + 1) * Y), o + x * Y2);
+    }
+  }
+}
+
+/** wasm: rows `rows` (in order) of axis 1 of x [A, B, ...], as a new tensor (one heap copy per row). */
+export function pickRows(x: tf.Tensor4D, rows: number[], B: number): tf.Tensor4D {
+  const [A, , X, Y] = x.shape;
+  const n = rows.length;
+  const out = tf.zeros([A, n, X, Y]) as tf.Tensor4D;
+  const src = heapF32(x);
+  const dst = heapF32(out);
+  const run = X * Y;
+  for (let a = 0; a < A; a++) {
+    for (let i = 0; i < n; i++) {
+      const s = (a * B + (rows[i] as number)) * run;
+      dst.set(src.subarray(s, s + run), (a * n + i) * run);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes one new token's keys k / values v [B, KV, 1, hd] into column `col` of the buffers kBuf [KV, B, C, hd] and
+ * vTBuf [KV, B, hd, C], in place (wasm heap; the buffers belong to one caller and nothing else reads them).
+ */
+export function writeColumn(k: tf.Tensor4D, v: tf.Tensor4D, kBuf: tf.Tensor4D, vTBuf: tf.Tensor4D, col: number): void {
+  const [B, KV, , hd] = k.shape;
+  const C = kBuf.shape[2];
+  const kv = heapF32(k);
+  const vv = heapF32(v);
+  const kb = heapF32(kBuf);
+  const vb = heapF32(vTBuf);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < KV; h++) {
+      const src = (b * KV + h) * hd;
+      const row = h * B + b;
+      kb.set(kv.subarray(src, src + hd), (row * C + col) * hd);
+      const vBase = row * hd * C + col;
+      for (let d = 0; d < hd; d++) vb[vBase + d * C] = vv[src + d] as number;
+    }
+  }
+}
