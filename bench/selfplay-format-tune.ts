@@ -1,6 +1,7 @@
 // Format-tuning experiment: scripted corpus -> BPE -> default policy (d128 L4) -> SFT -> self-play on held-out scenarios.
 // Measures the share of well-formed turns, agreement rate and oracle CA of the tuned policy (issue 4 acceptance).
 // Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--steps N] [--dialogues 600] [--init CKPT] [--out runs/format-tune]
+//        [--grammar-weight W] (grammar-aware SFT, src/train/sft-update.ts; 0 = plain NLL)
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
       steps: { type: "string", default: "100000" },
       init: { type: "string" },
       "min-lr-ratio": { type: "string" },
+      "grammar-weight": { type: "string", default: "0" },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });
@@ -41,9 +43,11 @@ async function main(): Promise<void> {
   const init = values.init ? loadCheckpoint(values.init, { optimizer: false }) : null;
   const tok = init?.tokenizer ?? trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: Number(values.vocab) });
   const cfg = defaultModelConfig(tok.vocabSize);
-  const { examples, dropped } = buildSftExamples(corpus.transcripts, chatEncoder(tok), { maxLength: cfg.maxSeqLen });
+  const grammarWeight = Number(values["grammar-weight"]);
+  const { examples, dropped } = buildSftExamples(corpus.transcripts, chatEncoder(tok), { maxLength: cfg.maxSeqLen, ...(grammarWeight > 0 ? { grammar: { tokenizer: tok, scenarios: data.train } } : {}) });
   const meanLen = examples.reduce((a, e) => a + e.inputIds.length, 0) / examples.length;
-  console.log(`corpus: ${corpus.episodes.length} dialogues, ${corpus.transcripts.length} turns, ${examples.length} SFT examples (dropped ${dropped}), mean ${meanLen.toFixed(0)} tokens; vocab ${tok.vocabSize}`);
+  console.log(`corpus: ${corpus.episodes.length} dialogues, ${corpus.transcripts.length} turns, ${examples.length} SFT examples (dropped ${dropped}), mean ${meanLen.toFixed(0)} tokens; vocab ${tok.vocabSize}` +
+    (grammarWeight > 0 ? `; grammar sets on ${examples.filter((e) => e.allowed).length} examples, ${examples.reduce((a, e) => a + (e.allowed?.length ?? 0), 0)} positions` : ""));
   const model = init?.model ?? new Transformer(cfg, 5);
   console.log(`model d${cfg.hiddenSize} L${cfg.numLayers} ctx ${cfg.maxSeqLen}, ${model.parameterCount()} parameters`);
   const policy = new LocalPolicyChatModel({ model, tokenizer: tok, name: "local:format-tuned" });
@@ -61,9 +65,9 @@ async function main(): Promise<void> {
   };
   const t0 = Date.now();
   formatTune(model, examples, {
-    steps: Number(values.steps), batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, ...(values["min-lr-ratio"] !== undefined ? { minLrRatio: Number(values["min-lr-ratio"]) } : {}), timeBudgetSeconds: Number(values.minutes) * 60,
+    steps: Number(values.steps), batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 20, seed: 3, grammarWeight, ...(values["min-lr-ratio"] !== undefined ? { minLrRatio: Number(values["min-lr-ratio"]) } : {}), timeBudgetSeconds: Number(values.minutes) * 60,
     onStep: (r) => {
-      if (r.step % 10 === 0 || r.step <= 2) console.log(`step ${r.step} nll ${r.nll.toFixed(3)} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
+      if (r.step % 10 === 0 || r.step <= 2) console.log(`step ${r.step} nll ${r.nll.toFixed(3)}${Number.isNaN(r.grammarNll) ? "" : ` grammar ${r.grammarNll.toFixed(4)}`} tokens ${r.tokens} ${r.seconds.toFixed(0)} s`);
     },
   });
   console.log(`format tuning took ${((Date.now() - t0) / 1000).toFixed(0)} s`);

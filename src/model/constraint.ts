@@ -135,6 +135,12 @@ export class LineGrammarConstraint implements TokenConstraint {
     return canEnd(this.state);
   }
 
+  /** True while the reply is inside a header with no free text possible yet (every allowed id is a header token). */
+  get inHeader(): boolean {
+    const s = this.state;
+    return "node" in s && s.node.tail !== "optional" && s.node.tail !== "required";
+  }
+
   /** Ids allowed next (for tests and diagnostics; mask() is the fast path). */
   allowedIds(): number[] {
     const out: number[] = [];
@@ -182,4 +188,29 @@ export class LineGrammarConstraint implements TokenConstraint {
     if (!next) throw new Error(`LineGrammarConstraint: token ${id} (${JSON.stringify(t)}) is not allowed here`);
     this.state = next;
   }
+}
+
+/**
+ * The grammar's allowed next ids along a reply that follows it: for each reply position still inside a header (see
+ * LineGrammarConstraint.inHeader), that position (index into `replyIds`) and the ids the grammar allows there.
+ * Positions where free text may start are left out (almost any token is allowed there). Returns null when the reply
+ * leaves the grammar. Used to train "grammar-aware" format tuning (src/train/sft-update.ts).
+ */
+export function headerAllowedSets(grammar: CompiledLineGrammar, tok: Tokenizer, replyIds: readonly number[], endIds: readonly number[]): Array<{ at: number; ids: number[] }> | null {
+  const c = new LineGrammarConstraint(grammar, tok, endIds);
+  const out: Array<{ at: number; ids: number[] }> = [];
+  for (let i = 0; i < replyIds.length; i++) {
+    const id = replyIds[i]!;
+    if (c.inHeader) {
+      const ids = c.allowedIds();
+      if (!ids.includes(id)) return null;
+      out.push({ at: i, ids });
+    }
+    try {
+      c.advance(id);
+    } catch {
+      return null;
+    }
+  }
+  return out;
 }

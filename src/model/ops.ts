@@ -222,6 +222,28 @@ export function logProbsOfTargets(logits: tf.Tensor2D, targets: tf.Tensor1D): tf
   return f(logits) as tf.Tensor1D;
 }
 
+/**
+ * log of the total probability of an allowed set of tokens, per row: logits [n, vocab], bias [n, vocab] with 0 on the
+ * allowed ids and a large negative number (e.g. -1e9) elsewhere -> [n] = lse(logits + bias) - lse(logits). A row of
+ * zeros allows everything (value 0). Custom gradient: dlogits = dy * (softmax(logits + bias) - softmax(logits)).
+ * Caller disposes.
+ */
+export function setLogProbs(logits: tf.Tensor2D, bias: tf.Tensor2D): tf.Tensor1D {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const xb = tf.add(x, bias);
+    const p = tf.softmax(x);
+    const pb = tf.softmax(xb);
+    const lse = (z: tf.Tensor, pz: tf.Tensor) => tf.sub(tf.max(z, -1), tf.log(tf.max(pz, -1)));
+    const value = tf.sub(lse(xb, pb), lse(x, p)) as tf.Tensor1D;
+    save([p, pb]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(tf.expandDims(dy, 1), tf.sub(saved[1]!, saved[0]!))];
+    return { value, gradFunc };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
 /** Entropy of softmax(logits) over the last axis, [n, vocab] -> [n]: lse - sum(p * x). Caller disposes. */
 export function entropyFromLogits(logits: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {

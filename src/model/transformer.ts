@@ -10,6 +10,7 @@ import {
   entropyFromLogProbs,
   entropyFromLogits,
   logProbsOfTargets,
+  setLogProbs,
   positionsFromMask,
   rmsNorm,
   ropeTables,
@@ -398,6 +399,20 @@ export class Transformer {
     return tf.tidy(() => {
       const { logits, targets, tmask, B, T } = this.shiftedLogits(ids, mask);
       return tf.mul(tf.reshape(this.pick(logits, targets), [B, T - 1]), tmask) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * tokenLogProbs plus, per position, the log of the total probability of a set of allowed next tokens (see
+   * ops.setLogProbs): `setBias` [batch*(seq-1), vocab] is 0 on allowed ids and -1e9 elsewhere, a zero row = no
+   * constraint. Both outputs [batch, seq-1], differentiable; the caller disposes.
+   */
+  tokenAndSetLogProbs(ids: tf.Tensor2D | number[][], setBias: tf.Tensor2D, mask?: MaskInput): { logprobs: tf.Tensor2D; setLogprobs: tf.Tensor2D } {
+    this.assertAlive();
+    return tf.tidy(() => {
+      const { logits, targets, tmask, B, T } = this.shiftedLogits(ids, mask);
+      const logprobs = tf.mul(tf.reshape(this.pick(logits, targets), [B, T - 1]), tmask) as tf.Tensor2D;
+      return { logprobs, setLogprobs: tf.reshape(setLogProbs(logits, setBias), [B, T - 1]) as tf.Tensor2D };
     });
   }
 

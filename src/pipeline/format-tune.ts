@@ -1,6 +1,5 @@
 // Supervised format tuning on the scripted negotiation corpus: next-token loss on reply tokens only (the SFT examples of
-// src/selfplay/corpus.ts). The update reuses src/train's GRPO update with every advantage 1 and mu 1: the ratio is
-// exp(logp - stop_grad(logp)) = 1, so the gradient is exactly that of the token-mean negative log-likelihood.
+// src/selfplay/corpus.ts), plus the grammar term of src/train/sft-update.ts (grammarWeight; 0 = plain SFT).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
@@ -11,7 +10,7 @@ import { checkpointName, latestCheckpoint, loadCheckpoint, pruneCheckpoints, sav
 import type { Tokenizer } from "../model/tokenizer";
 import type { Transformer } from "../model/transformer";
 import type { SftExample } from "../selfplay/corpus";
-import { grpoUpdate } from "../train/grpo-update";
+import { sftUpdate } from "../train/sft-update";
 import { AdamW } from "../train/optimizer";
 import { lrAt } from "../train/schedule";
 
@@ -25,6 +24,8 @@ export const FormatTuneStageConfigSchema = z
     minLrRatio: z.number().min(0).max(1).default(0.1),
     weightDecay: z.number().min(0).default(0),
     maxGradNorm: z.number().min(0).default(1),
+    /** Weight of the grammar term: -log P(tokens the turn grammar allows) at move-header positions. 0 = plain SFT. */
+    grammarWeight: z.number().min(0).default(0),
     /** Padded-token budget of one micro-batch. */
     microBatchSize: z.number().int().positive().default(4096),
     checkpointEvery: z.number().int().positive().default(50),
@@ -73,10 +74,7 @@ export async function formatTuneStage(
   } else if (fs.existsSync(metrics.file)) fs.rmSync(metrics.file);
   const sched = { lr: config.lr, warmupSteps: Math.min(config.warmupSteps, Math.max(0, config.steps - 1)), totalSteps: Math.max(config.steps, 1), minLrRatio: config.minLrRatio };
   const progress = new Progress({ label: "format-tune", total: config.steps, silent: options.silent ?? false });
-  const maxReply = Math.max(...examples.map((e) => e.lossMask.reduce((a, b) => a + b, 0)));
   let last = NaN;
-  // Without tokenLogProbsAndEntropy the update's "entropy" statistic is the mean -log p of the trained tokens: the NLL.
-  const nllView = { tokenLogProbs: model.tokenLogProbs.bind(model), trainableVariables: () => params };
   const save = (step: number, where: string) =>
     saveCheckpoint(where, { model, tokenizer, optimizerState: opt.exportState(), trainerState: { kind: "format-tune", step, seed: config.seed } });
   try {
@@ -85,14 +83,13 @@ export async function formatTuneStage(
       const rng = new Rng(deriveSeed(config.seed, "sft-batch", step));
       const batch = Array.from({ length: Math.min(config.batchSize, examples.length) }, () => examples[rng.int(examples.length)]!);
       const t0 = performance.now();
-      const r = grpoUpdate(nllView, opt, batch, batch.map(() => 1), {
-        loss: "dapo", epsilonLow: 0.2, epsilonHigh: 0.2, beta: 0, mu: 1, maxCompletionLength: maxReply,
-        microBatchBudget: config.microBatchSize, oldLogprobs: "policy", skipZeroAdvantage: false,
-        lr: lrAt(step, sched), maxGradNorm: config.maxGradNorm,
-      });
+      const r = sftUpdate(model, opt, batch, { lr: lrAt(step, sched), maxGradNorm: config.maxGradNorm, microBatchBudget: config.microBatchSize, grammarWeight: config.grammarWeight });
       if (!r.finite) throw new Error(`format-tune step ${step + 1}: non-finite loss or gradient; lower formatTune.lr`);
-      last = r.stats.entropy;
-      metrics.log({ step: step + 1, "sft/loss": last, "sft/grad_norm": r.gradNorm, "sft/lr": lrAt(step, sched), "sft/tokens": r.tokens, "time/step_s": (performance.now() - t0) / 1000 });
+      last = r.nll;
+      metrics.log({
+        step: step + 1, "sft/loss": last, ...(r.constrained > 0 ? { "sft/grammar_nll": r.grammarNll } : {}), "sft/grad_norm": r.gradNorm,
+        "sft/lr": lrAt(step, sched), "sft/tokens": r.tokens, "time/step_s": (performance.now() - t0) / 1000,
+      });
       options.onStep?.(step + 1, last);
       progress.update(step + 1, `loss ${last.toFixed(3)}`);
       if ((step + 1) % config.checkpointEvery === 0 && step + 1 < config.steps) {

@@ -174,10 +174,11 @@ export async function runPipeline(config: PipelineConfig, options: PipelineOptio
       return `final train loss ${r.finalTrainLoss.toFixed(3)}, held-out ${r.finalEvalLoss?.toFixed(3) ?? "-"} (unigram ${r.unigramHeldoutLoss.toFixed(3)})`;
     },
     async format_tune() {
-      const { transcripts } = loadData();
+      const { transcripts, train } = loadData();
       const { model, tok } = loadModel(path.join(dirOf("pretrain"), "final"));
       try {
-        const { examples, dropped } = buildSftExamples(transcripts, chatEncoder(tok), { maxLength: model.config.maxSeqLen });
+        const grammar = config.formatTune.grammarWeight > 0 ? { grammar: { tokenizer: tok, scenarios: train } } : {};
+        const { examples, dropped } = buildSftExamples(transcripts, chatEncoder(tok), { maxLength: model.config.maxSeqLen, ...grammar });
         const r = await formatTuneStage(model, tok, examples, { ...config.formatTune, seed: config.formatTune.seed || config.seed }, dirOf("format_tune"), { resume: true, silent });
         return `${examples.length} examples (${dropped} too long), final loss ${r.finalLoss.toFixed(3)}`;
       } finally {

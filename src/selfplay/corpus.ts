@@ -1,9 +1,13 @@
 // Scripted self-play corpus for format tuning: dialogues between scripted negotiators run through the real protocol,
 // so the policy is fine-tuned on exactly the prompts, windows, turn format and summary format it will meet in RL.
 import { deriveSeed } from "../core/rng";
-import type { Scenario } from "../data/schema";
+import type { Package, Scenario } from "../data/schema";
 import type { ChatMessage } from "../llm/client";
+import { compileLineGrammar, headerAllowedSets, type CompiledLineGrammar, type LineGrammar } from "../model/constraint";
+import type { Tokenizer } from "../model/tokenizer";
+import { standingOffer } from "./agreement";
 import type { Episode } from "./episode";
+import { moveGrammar, summaryGrammar } from "./language";
 import { runEpisodes, type SelfPlayConfigInput } from "./protocol";
 import { DEFAULT_MIX, ScriptedNegotiatorModel, mixedStrategy, type Strategy, type StrategyMix } from "./scripted";
 
@@ -17,6 +21,8 @@ export interface ChatTranscript {
   strategy: Strategy;
   messages: ChatMessage[];
   response: string;
+  /** Turns only: the package the other side proposed last (null: none yet), which decides what ACCEPT may name. */
+  standingOffer?: Package | null;
 }
 
 export interface ScriptedCorpusOptions {
@@ -64,7 +70,8 @@ export async function generateScriptedCorpus(scenarios: readonly Scenario[], opt
   const transcripts: ChatTranscript[] = [];
   for (const e of episodes) {
     for (const t of e.turns) {
-      transcripts.push({ episodeId: e.id, scenarioId: e.scenarioId, turnIndex: t.index, kind: "turn", speaker: t.speaker, strategy: strategies[`${e.id}#${t.speaker}`]!, messages: t.messages ?? [], response: t.text });
+      const offer = standingOffer(e.turns.slice(0, t.index), t.side)?.package ?? null;
+      transcripts.push({ episodeId: e.id, scenarioId: e.scenarioId, turnIndex: t.index, kind: "turn", speaker: t.speaker, strategy: strategies[`${e.id}#${t.speaker}`]!, messages: t.messages ?? [], response: t.text, standingOffer: offer });
     }
     if (e.summary) {
       transcripts.push({ episodeId: e.id, scenarioId: e.scenarioId, turnIndex: e.turns.length, kind: "summary", speaker: 1, strategy: strategies[`${e.id}#1`] ?? "integrative", messages: e.summary.messages ?? [], response: e.summary.text });
@@ -77,6 +84,11 @@ export async function generateScriptedCorpus(scenarios: readonly Scenario[], opt
 export interface SftExample {
   inputIds: number[];
   lossMask: number[];
+  /**
+   * Optional grammar sets: at reply positions inside a move header, the ids the turn grammar allows there (`at`
+   * indexes inputIds). Grammar-aware format tuning raises their total probability (src/train/sft-update.ts).
+   */
+  allowed?: Array<{ at: number; ids: number[] }>;
 }
 
 export interface SftEncoder {
@@ -95,10 +107,11 @@ export interface SftEncoder {
 export function buildSftExamples(
   transcripts: readonly ChatTranscript[],
   encoder: SftEncoder,
-  options: { maxLength?: number; includeSummaries?: boolean } = {},
+  options: { maxLength?: number; includeSummaries?: boolean; grammar?: SftGrammarSource } = {},
 ): { examples: SftExample[]; dropped: number } {
   const examples: SftExample[] = [];
   let dropped = 0;
+  const setsOf = options.grammar ? grammarSetsOf(options.grammar, encoder.endIds) : null;
   for (const t of transcripts) {
     if (t.kind === "summary" && options.includeSummaries === false) continue;
     const prompt = encoder.encodePrompt(t.messages);
@@ -107,7 +120,37 @@ export function buildSftExamples(
       dropped++;
       continue;
     }
-    examples.push({ inputIds: [...prompt, ...reply], lossMask: [...new Array<number>(prompt.length).fill(0), ...new Array<number>(reply.length).fill(1)] });
+    const ex: SftExample = { inputIds: [...prompt, ...reply], lossMask: [...new Array<number>(prompt.length).fill(0), ...new Array<number>(reply.length).fill(1)] };
+    const sets = setsOf?.(t, reply);
+    if (sets) ex.allowed = sets.map((x) => ({ at: prompt.length + x.at, ids: x.ids }));
+    examples.push(ex);
   }
   return { examples, dropped };
+}
+
+/** What grammar-aware SFT examples need: the tokenizer and the scenarios the transcripts came from. */
+export interface SftGrammarSource {
+  tokenizer: Tokenizer;
+  scenarios: readonly Scenario[];
+}
+
+/** The grammar a transcript's reply follows: the summary grammar, or the move grammar given the standing offer. */
+export function transcriptGrammar(t: ChatTranscript, scenario: Scenario): LineGrammar | null {
+  if (!scenario.structured) return null;
+  if (t.kind === "summary") return summaryGrammar(scenario.structured);
+  // Transcripts written before standingOffer was recorded: any package may follow ACCEPT.
+  return moveGrammar(scenario.structured, t.standingOffer === undefined ? undefined : t.standingOffer);
+}
+
+function grammarSetsOf(src: SftGrammarSource, endIds: readonly number[]) {
+  const byId = new Map(src.scenarios.map((s) => [s.id, s]));
+  const compiled = new WeakMap<LineGrammar, CompiledLineGrammar>();
+  return (t: ChatTranscript, replyIds: readonly number[]) => {
+    const scenario = byId.get(t.scenarioId);
+    const g = scenario ? transcriptGrammar(t, scenario) : null;
+    if (!g) return null;
+    let c = compiled.get(g);
+    if (!c) compiled.set(g, (c = compileLineGrammar(g)));
+    return headerAllowedSets(c, src.tokenizer, replyIds, endIds);
+  };
 }

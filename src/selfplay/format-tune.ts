@@ -1,14 +1,11 @@
 // Format tuning: supervised fine-tuning of the policy on the scripted self-play corpus so it speaks the embedded
-// language before RL. Masked token-mean NLL on reply tokens, computed with the GRPO update at advantage 1 (see below).
-//
-// Why the GRPO update: with mu = 1 the ratio is exp(logp - stopgrad(logp)) = 1 and the clipped surrogate's gradient
-// is A * grad(logp); with A = 1 and the "dapo" total-token normaliser this is exactly the gradient of the mean NLL
-// of the masked tokens. Reusing grpoUpdate (src/train) keeps one tested micro-batching / clipping / AdamW path and
-// keeps tfjs out of this file.
+// language before RL. Masked token-mean NLL on reply tokens, plus (grammarWeight > 0) the grammar term of
+// src/train/sft-update.ts on examples that carry allowed sets. The pipeline stage (src/pipeline/format-tune.ts) adds
+// checkpoints and resume; this is the in-memory loop for notebooks and benches.
 import { Rng } from "../core/rng";
 import type { Transformer } from "../model/transformer";
 import { AdamW } from "../train/optimizer";
-import { grpoUpdate } from "../train/grpo-update";
+import { sftUpdate } from "../train/sft-update";
 import { lrAt } from "../train/schedule";
 import type { SftExample } from "./corpus";
 
@@ -24,6 +21,8 @@ export interface FormatTuneOptions {
   /** Micro-batch token budget for gradient accumulation. Default 4096. */
   microBatchTokens?: number;
   maxGradNorm?: number;
+  /** Weight of the grammar term (examples' `allowed` sets); 0 (default) = plain NLL. */
+  grammarWeight?: number;
   seed: number;
   /** Stop early after this many wall-clock seconds (the steps done so far are kept). */
   timeBudgetSeconds?: number;
@@ -34,6 +33,8 @@ export interface FormatTuneStep {
   step: number;
   /** Mean NLL per reply token of this step's batch (before the update). */
   nll: number;
+  /** Mean -log P(grammar-allowed set) at the batch's header positions (NaN without the grammar term). */
+  grammarNll: number;
   tokens: number;
   lr: number;
   seconds: number;
@@ -46,8 +47,6 @@ export function formatTune(model: Transformer, examples: readonly SftExample[], 
   const peak = options.lr ?? 1e-3;
   const warm = options.warmupSteps ?? Math.min(20, Math.floor(options.steps / 10));
   const optimizer = new AdamW(model.trainableVariables(), { weightDecay: 0 });
-  // Only tokenLogProbs is exposed, so the update's entropy statistic is the mean -log p of the targets (the NLL).
-  const view = { tokenLogProbs: model.tokenLogProbs.bind(model), trainableVariables: () => model.trainableVariables() };
   const rng = new Rng(options.seed);
   let order: number[] = [];
   const records: FormatTuneStep[] = [];
@@ -64,12 +63,10 @@ export function formatTune(model: Transformer, examples: readonly SftExample[], 
         options.minLrRatio === undefined
           ? warm > 0 && step < warm ? (peak * (step + 1)) / warm : peak
           : lrAt(step, { lr: peak, warmupSteps: warm, totalSteps: options.steps, minLrRatio: options.minLrRatio });
-      const res = grpoUpdate(view, optimizer, batch, batch.map(() => 1), {
-        loss: "dapo", epsilonLow: 0.2, epsilonHigh: 0.2, beta: 0, mu: 1, maxCompletionLength: 1 << 20,
-        microBatchBudget: options.microBatchTokens ?? 4096, oldLogprobs: "policy", skipZeroAdvantage: false, lr,
-        maxGradNorm: options.maxGradNorm ?? 1,
+      const res = sftUpdate(model, optimizer, batch, {
+        lr, maxGradNorm: options.maxGradNorm ?? 1, microBatchBudget: options.microBatchTokens ?? 4096, grammarWeight: options.grammarWeight ?? 0,
       });
-      const rec = { step: step + 1, nll: res.stats.entropy, tokens: res.tokens, lr, seconds: (Date.now() - t0) / 1000 };
+      const rec = { step: step + 1, nll: res.nll, grammarNll: res.grammarNll, tokens: res.tokens, lr, seconds: (Date.now() - t0) / 1000 };
       records.push(rec);
       options.onStep?.(rec);
       if (!res.finite) break;

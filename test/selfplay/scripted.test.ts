@@ -4,7 +4,11 @@ import { Rng } from "../../src/core/rng";
 import { oracleCaScore } from "../../src/reward/oracle";
 import { ScriptedNegotiatorModel, STRATEGIES, type Strategy } from "../../src/selfplay/scripted";
 import { runEpisodes } from "../../src/selfplay/protocol";
-import { generateScriptedCorpus, buildSftExamples } from "../../src/selfplay/corpus";
+import { generateScriptedCorpus, buildSftExamples, transcriptGrammar } from "../../src/selfplay/corpus";
+import { trainBpe } from "../../src/model/bpe";
+import { chatEncoder } from "../../src/selfplay/local-policy";
+import { standingOffer } from "../../src/selfplay/agreement";
+import { moveGrammar } from "../../src/selfplay/language";
 import { readPromptView } from "../../src/selfplay/prompts";
 import { summarizeEpisodes } from "../../src/selfplay/episode";
 import { randomScenario } from "./fixtures";
@@ -60,4 +64,49 @@ test("scripted corpus: transcripts are exactly the protocol prompts and replies;
     assert.deepEqual(ex.lossMask, [0, 0, 0, ...reply.map(() => 1)]);
   });
   assert.equal(buildSftExamples(c.transcripts, enc, { maxLength: 3 }).dropped, c.transcripts.length);
+});
+
+test("grammar-aware SFT examples: standing offers recorded; every grammar set holds its target, inside the reply header", async () => {
+  const c = await generateScriptedCorpus(scenarios.slice(0, 6), { seed: 4, n: 12 });
+  for (const t of c.transcripts.filter((x) => x.kind === "turn")) {
+    const e = c.episodes.find((x) => x.id === t.episodeId)!;
+    assert.deepEqual(t.standingOffer, standingOffer(e.turns.slice(0, t.turnIndex), e.turns[t.turnIndex]!.side)?.package ?? null);
+    const s = scenarios.find((x) => x.id === t.scenarioId)!;
+    assert.equal(transcriptGrammar(t, s), moveGrammar(s.structured!, t.standingOffer));
+  }
+  const tok = trainBpe(c.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: 400 });
+  const enc = chatEncoder(tok);
+  const { examples } = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios } });
+  assert.equal(examples.length, c.transcripts.length);
+  examples.forEach((ex, i) => {
+    const t = c.transcripts[i]!;
+    const start = ex.lossMask.indexOf(1);
+    assert.ok(ex.allowed && ex.allowed.length > 0, `example ${i} has grammar sets`);
+    let prev = start - 1;
+    for (const { at, ids } of ex.allowed) {
+      assert.ok(at > prev && ex.lossMask[at] === 1, `position ${at} is a reply position, in order`);
+      assert.ok(ids.includes(ex.inputIds[at]!), `target ${ex.inputIds[at]} allowed at ${at}`);
+      prev = at;
+    }
+    // The constrained positions are a prefix of the reply and stay in the header (before any free text).
+    assert.deepEqual(ex.allowed.map((a) => a.at), ex.allowed.map((_, k) => start + k));
+    const header = tok.decode(ex.inputIds.slice(start, prev + 1));
+    const bar = t.response.indexOf(" | ");
+    assert.ok(t.response.startsWith(header) || (header.endsWith(tok.decode([enc.endIds[0]!])) && header.startsWith(t.response)), `${JSON.stringify(header)} vs ${JSON.stringify(t.response)}`);
+    // Only the last constrained token may reach into the note (a token like " | a" crosses from header to free text).
+    if (bar >= 0) assert.ok(tok.decode(ex.inputIds.slice(start, prev)).length < bar + 3, `${JSON.stringify(header)} stops at the note of ${JSON.stringify(t.response)}`);
+  });
+  // After "PROPOSE 1", the "=letter" tokens allowed are exactly the options issue 1 has.
+  let checked = 0;
+  examples.forEach((ex, i) => {
+    const opts = scenarios.find((s) => s.id === c.transcripts[i]!.scenarioId)!.structured!.issues[0]!.options.length;
+    const start = ex.lossMask.indexOf(1);
+    for (const { at, ids } of ex.allowed!) {
+      if (tok.decode(ex.inputIds.slice(start, at)) !== "PROPOSE 1") continue;
+      const letters = ids.map((id) => tok.decode([id])).filter((x) => /^=[a-z]$/.test(x)).sort();
+      assert.deepEqual(letters, ["=a", "=b", "=c", "=d"].slice(0, opts));
+      checked++;
+    }
+  });
+  assert.ok(checked > 5, `${checked} positions after "PROPOSE 1"`);
 });
