@@ -7,6 +7,7 @@ import { headDim } from "./config";
 import { appendValidity, extendMask, lastLogits, selectRowState } from "./kv-cache";
 import { MASK_VALUE, positionsFromMask } from "./ops";
 import type { PrefixEntry } from "./prefix-cache";
+import { ownAttentionAvailable, ownOutput, ownScores } from "./own-attention";
 import { GemmWeights, type GemmSegment } from "./prefix-gemm";
 import type { Transformer } from "./transformer";
 import { pickRows, placeRows, writeColumn } from "./wasm-heap";
@@ -23,9 +24,9 @@ interface ChunkState {
   r1: number;
   /** Prefix GEMM segments over the chunk's query rows [KV, rows, G*T] (one per kv head and run of rows). */
   segments: GemmSegment[];
-  /** Per layer, the chunk rows' own keys [KV, rows, S, hd] and values transposed [KV, rows, hd, S] after this call. */
-  ownK: tf.Tensor4D[];
-  ownVT: tf.Tensor4D[];
+  /** Per layer, the chunk rows' own keys transposed [KV, rows, hd, S] and values [KV, rows, S, hd] after this call. */
+  ownKT: tf.Tensor4D[];
+  ownV: tf.Tensor4D[];
   /** One new token written in place into the own-key buffers at this column (wasm; else -1: concatenate). */
   writeAt: number;
 }
@@ -52,14 +53,21 @@ export class SharedPrefixKv {
   private vb: GemmWeights[] = [];
   private readonly groupLen: number[];
   private rowGroup: number[];
-  /** Per layer, the rows' own keys [KV, B, S, hd] and values transposed [KV, B, hd, S]. */
-  private ownK: Array<tf.Tensor4D | null>;
-  private ownVT: Array<tf.Tensor4D | null>;
+  /**
+   * Per layer, the rows' own keys transposed [KV, B, hd, S] and values [KV, B, S, hd]: the layouts in which a decode
+   * step's dot products run over contiguous memory (own-attention.ts) and T > 1 extends need no transposes.
+   */
+  private ownKT: Array<tf.Tensor4D | null>;
+  private ownV: Array<tf.Tensor4D | null>;
   private readonly valid: number[][];
   private readonly nextPos: number[];
   private chunk: ChunkState | null = null;
   /** wasm: own-key buffers have spare zero columns (capacity) and decode steps write into them in place. */
   private readonly inPlace: boolean;
+  /** Off: one-query attention runs as tf ops instead of the wasm own-key kernels (tests compare the two). */
+  static ownKernels = true;
+  /** wasm: one-query attention over the own keys by the kernels of own-attention.ts. */
+  private readonly ownKernel: boolean;
 
   /**
    * rowEntries: each row's prefix (null = none). decodeTokens (optional): how many single-token steps are expected
@@ -94,11 +102,12 @@ export class SharedPrefixKv {
       });
       this.vb.push(new GemmWeights(v));
     }
-    this.ownK = new Array<tf.Tensor4D | null>(c.numLayers).fill(null);
-    this.ownVT = new Array<tf.Tensor4D | null>(c.numLayers).fill(null);
+    this.ownKT = new Array<tf.Tensor4D | null>(c.numLayers).fill(null);
+    this.ownV = new Array<tf.Tensor4D | null>(c.numLayers).fill(null);
     this.valid = rowEntries.map(() => []);
     this.nextPos = this.rowGroup.map((g) => this.groupLen[g] as number);
     this.inPlace = (this.kTb[0] as GemmWeights).fused;
+    this.ownKernel = this.inPlace && SharedPrefixKv.ownKernels && hd % 4 === 0 && ownAttentionAvailable();
   }
 
   get batch(): number {
@@ -128,11 +137,11 @@ export class SharedPrefixKv {
     const G = model.config.numHeads / this.KV;
     const S0 = (this.valid[0] as number[]).length;
     // Own-key columns attended to: the buffer's capacity when one token goes in place, else exactly old + new.
-    const cap = this.ownK[0]?.shape[2] ?? 0;
+    const cap = this.ownKT[0]?.shape[3] ?? 0;
     const writeAt = this.inPlace && T === 1 && S0 < cap && this.KV * G * B * (this.Pmax + cap) <= SharedPrefixKv.scoreBudget ? S0 : -1;
     // Spare zero columns of the rebuilt own keys on wasm, for the next decode steps (capacity doubles when full).
     const spare = !this.inPlace ? 0 : S0 === 0 && this.decodeTokens !== undefined ? Math.max(1, this.decodeTokens) : Math.max(32, S0 + T);
-    let out: { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[]; spared?: boolean } | null = null;
+    let out: { hidden: tf.Tensor3D; ownKT: tf.Tensor4D[]; ownV: tf.Tensor4D[]; spared?: boolean } | null = null;
     if (S0 === 0) {
       out = this.prefill(model, ids, m, positions, G, T, spare, lastOnly);
     } else {
@@ -147,25 +156,25 @@ export class SharedPrefixKv {
           const rows = Array.from({ length: r1 - r0 }, (_, i) => r0 + i);
           const st = this.runChunk(model, rows, ids.slice(r0, r1), m.slice(r0 * T, r1 * T), positions.subarray(r0 * T, r1 * T), G, T, S0, W, writeAt, lastOnly);
           hiddens.push(st.hidden);
-          newK.push(st.ownK);
-          newVT.push(st.ownVT);
+          newK.push(st.ownKT);
+          newVT.push(st.ownV);
         }
       } catch (e) {
         for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
         throw e;
       }
       const hidden = joinRows(hiddens, 0);
-      if (writeAt < 0) out = { hidden, ownK: this.ownK.map((_, l) => joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1)), ownVT: this.ownVT.map((_, l) => joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1)) };
-      else out = { hidden, ownK: [], ownVT: [] };
+      if (writeAt < 0) out = { hidden, ownKT: this.ownKT.map((_, l) => joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1)), ownV: this.ownV.map((_, l) => joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1)) };
+      else out = { hidden, ownKT: [], ownV: [] };
     }
     if (writeAt < 0) {
       // Rebuilt own keys (with their spare columns on wasm).
       const add = out.spared === true ? 0 : spare;
-      for (let l = 0; l < this.ownK.length; l++) {
-        this.ownK[l]?.dispose();
-        this.ownVT[l]?.dispose();
-        this.ownK[l] = padAxis(out.ownK[l] as tf.Tensor4D, 2, 0, add);
-        this.ownVT[l] = padAxis(out.ownVT[l] as tf.Tensor4D, 3, 0, add);
+      for (let l = 0; l < this.ownKT.length; l++) {
+        this.ownKT[l]?.dispose();
+        this.ownV[l]?.dispose();
+        this.ownKT[l] = padAxis(out.ownKT[l] as tf.Tensor4D, 3, 0, add);
+        this.ownV[l] = padAxis(out.ownV[l] as tf.Tensor4D, 2, 0, add);
       }
     }
     appendValidity(this.valid, this.nextPos, m, T);
@@ -181,7 +190,7 @@ export class SharedPrefixKv {
    */
   private prefill(
     model: Transformer, ids: number[][], m: number[], positions: Int32Array, G: number, T: number, spare: number, lastOnly: boolean,
-  ): { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[]; spared?: boolean } {
+  ): { hidden: tf.Tensor3D; ownKT: tf.Tensor4D[]; ownV: tf.Tensor4D[]; spared?: boolean } {
     const B = this.batch;
     const len = new Array<number>(B);
     for (let b = 0; b < B; b++) {
@@ -211,12 +220,12 @@ export class SharedPrefixKv {
         if (this.inPlace) {
           // Placed by one heap copy per row below (no pad / concat / gather on wasm).
           hiddens.push(st.hidden);
-          newK.push(st.ownK);
-          newVT.push(st.ownVT);
+          newK.push(st.ownKT);
+          newVT.push(st.ownV);
         } else {
           hiddens.push(lastOnly ? st.hidden : padAxis(st.hidden, 1, off, 0));
-          newK.push(st.ownK.map((k) => padAxis(k, 2, off, 0)));
-          newVT.push(st.ownVT.map((v) => padAxis(v, 3, off, 0)));
+          newK.push(st.ownKT.map((k) => padAxis(k, 3, off, 0)));
+          newVT.push(st.ownV.map((v) => padAxis(v, 2, off, 0)));
         }
       }
       if (this.inPlace) return this.placeBuckets(hiddens, newK, newVT, order, T, spare, lastOnly ? 1 : T);
@@ -238,51 +247,51 @@ export class SharedPrefixKv {
     };
     return {
       hidden: put(joinRows(hiddens, 0), 0),
-      ownK: this.ownK.map((_, l) => put(joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1), 1)),
-      ownVT: this.ownVT.map((_, l) => put(joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1), 1)),
+      ownKT: this.ownKT.map((_, l) => put(joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1), 1)),
+      ownV: this.ownV.map((_, l) => put(joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1), 1)),
     };
   }
 
   /**
-   * wasm: the prefill buckets' outputs (hidden [rows, Tc, d], own keys [KV, rows, Tc, hd], values [KV, rows, hd, Tc],
+   * wasm: the prefill buckets' outputs (hidden [rows, Tc, d], own keys transposed [KV, rows, hd, Tc], values [KV, rows, Tc, hd],
    * bucket rows in `order`) copied on the heap into zero tensors in row order, right-aligned to T (the buckets' left
    * padding stays zero: validity 0, never attended to), the own keys/values with `spare` zero columns after T. Same
    * values as pad + concat + gather + pad, without those kernels (the gather alone is slow on wasm). Disposes the parts.
    */
   private placeBuckets(
     hiddens: tf.Tensor3D[], newK: tf.Tensor4D[][], newVT: tf.Tensor4D[][], order: number[], T: number, spare: number, Th: number,
-  ): { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[]; spared: boolean } {
+  ): { hidden: tf.Tensor3D; ownKT: tf.Tensor4D[]; ownV: tf.Tensor4D[]; spared: boolean } {
     const B = this.batch;
     const { KV, hd } = this;
     const C = T + spare;
     const d = (hiddens[0] as tf.Tensor3D).shape[2];
     const hidden = tf.zeros([B, Th, d]) as tf.Tensor3D;
-    const ownK: tf.Tensor4D[] = [];
-    const ownVT: tf.Tensor4D[] = [];
+    const ownKT: tf.Tensor4D[] = [];
+    const ownV: tf.Tensor4D[] = [];
     try {
-      for (let l = 0; l < this.ownK.length; l++) {
-        ownK.push(tf.zeros([KV, B, C, hd]) as tf.Tensor4D);
-        ownVT.push(tf.zeros([KV, B, hd, C]) as tf.Tensor4D);
+      for (let l = 0; l < this.ownKT.length; l++) {
+        ownKT.push(tf.zeros([KV, B, hd, C]) as tf.Tensor4D);
+        ownV.push(tf.zeros([KV, B, C, hd]) as tf.Tensor4D);
       }
       let i0 = 0;
       hiddens.forEach((h, c) => {
         const n = h.shape[0];
-        const Tc = ((newK[c] as tf.Tensor4D[])[0] as tf.Tensor4D).shape[2]; // the bucket's length (h may be its last position only)
+        const Tc = ((newK[c] as tf.Tensor4D[])[0] as tf.Tensor4D).shape[3]; // the bucket's length (h may be its last position only)
         const rows = order.slice(i0, i0 + n);
         i0 += n;
         const off = T - Tc;
         placeRows(h, hidden, 1, rows, h.shape[1], d, Th, d, Th - h.shape[1], 0);
-        for (let l = 0; l < ownK.length; l++) {
-          placeRows((newK[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownK[l] as tf.Tensor4D, KV, rows, Tc, hd, C, hd, off, 0);
-          placeRows((newVT[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownVT[l] as tf.Tensor4D, KV, rows, hd, Tc, hd, C, 0, off);
+        for (let l = 0; l < ownKT.length; l++) {
+          placeRows((newK[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownKT[l] as tf.Tensor4D, KV, rows, hd, Tc, hd, C, 0, off);
+          placeRows((newVT[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownV[l] as tf.Tensor4D, KV, rows, Tc, hd, C, hd, off, 0);
         }
       });
     } catch (e) {
-      for (const t of [hidden, ...ownK, ...ownVT]) t.dispose();
+      for (const t of [hidden, ...ownKT, ...ownV]) t.dispose();
       throw e;
     }
     for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
-    return { hidden, ownK, ownVT, spared: true };
+    return { hidden, ownKT, ownV, spared: true };
   }
 
   /**
@@ -292,7 +301,7 @@ export class SharedPrefixKv {
   private runChunk(
     model: Transformer, rows: number[], ids: number[][], m: number[], positions: Int32Array, G: number, T: number, S0: number, W: number,
     writeAt: number, lastOnly: boolean,
-  ): { hidden: tf.Tensor3D; ownK: tf.Tensor4D[]; ownVT: tf.Tensor4D[] } {
+  ): { hidden: tf.Tensor3D; ownKT: tf.Tensor4D[]; ownV: tf.Tensor4D[] } {
     const n = rows.length;
     const r0 = rows[0] as number;
     const r1 = r0 + n;
@@ -335,16 +344,16 @@ export class SharedPrefixKv {
       maskLast = tf.tensor4d(ml, [1, n, G, W]);
     }
     const idsT = tf.tensor2d(ids.flat(), [n, T], "int32");
-    const layers = this.ownK.length;
+    const layers = this.ownKT.length;
     const st: ChunkState = {
-      mask: tf.tensor4d(mv, [1, n, G * T, W]), maskLast, segmentsLast: last ? segmentsFor(1) : [], r0, r1, segments, ownK: [], ownVT: [], writeAt,
+      mask: tf.tensor4d(mv, [1, n, G * T, W]), maskLast, segmentsLast: last ? segmentsFor(1) : [], r0, r1, segments, ownKT: [], ownV: [], writeAt,
     };
     this.chunk = st;
     let hidden: tf.Tensor3D;
     try {
       hidden = model.forwardHidden({ ids: idsT, positions, keyValid: [], lastOnly, attention: (l, q, k, v) => this.attend(l, q, k, v) }).hidden;
     } catch (e) {
-      for (const t of [...st.ownK, ...st.ownVT]) t.dispose();
+      for (const t of [...st.ownKT, ...st.ownV]) t.dispose();
       throw e;
     } finally {
       this.chunk = null;
@@ -352,8 +361,8 @@ export class SharedPrefixKv {
       st.maskLast?.dispose();
       idsT.dispose();
     }
-    if (writeAt < 0 && st.ownK.length !== layers) throw new Error("SharedPrefixKv: the attention hook was not called for every layer");
-    return { hidden, ownK: st.ownK, ownVT: st.ownVT };
+    if (writeAt < 0 && st.ownKT.length !== layers) throw new Error("SharedPrefixKv: the attention hook was not called for every layer");
+    return { hidden, ownKT: st.ownKT, ownV: st.ownV };
   }
 
   /** Like extend, but returns the logits of each row's last new position, downloaded [batch * vocab]. */
@@ -378,13 +387,13 @@ export class SharedPrefixKv {
     const G = H / KV;
     const GT = G * T;
     const Pm = this.Pmax;
-    let ownK: tf.Tensor4D;
-    let ownVT: tf.Tensor4D;
+    let ownKT: tf.Tensor4D;
+    let ownV: tf.Tensor4D;
     if (st.writeAt >= 0) {
       // One token per row, written into the spare column of the buffers (no per-step copy of every own key).
-      ownK = this.ownK[l] as tf.Tensor4D;
-      ownVT = this.ownVT[l] as tf.Tensor4D;
-      writeColumn(k, v, ownK, ownVT, st.writeAt);
+      ownKT = this.ownKT[l] as tf.Tensor4D;
+      ownV = this.ownV[l] as tf.Tensor4D;
+      writeColumn(k, v, ownKT, ownV, st.writeAt);
     } else {
       // Own keys: the chunk rows' cached ones (if any) followed by the new ones, kept beyond the forward's tidy.
       const S0 = (this.valid[0] as number[]).length;
@@ -396,30 +405,39 @@ export class SharedPrefixKv {
         size[axis] = S0;
         return size[1] === x.shape[1] && size[axis] === x.shape[axis] ? x : (tf.slice(x, begin, size) as tf.Tensor4D);
       };
-      const oldK = old(this.ownK[l] ?? null, 2);
-      const oldV = old(this.ownVT[l] ?? null, 3);
-      const kN = tf.transpose(k, [1, 0, 2, 3]) as tf.Tensor4D; // [KV, B, T, hd]
-      const vN = tf.transpose(v, [1, 0, 3, 2]) as tf.Tensor4D; // [KV, B, hd, T]
-      ownK = tf.keep(oldK === null ? kN : (tf.concat([oldK, kN], 2) as tf.Tensor4D));
-      ownVT = tf.keep(oldV === null ? vN : (tf.concat([oldV, vN], 3) as tf.Tensor4D));
-      st.ownK.push(ownK);
-      st.ownVT.push(ownVT);
+      const oldK = old(this.ownKT[l] ?? null, 3);
+      const oldV = old(this.ownV[l] ?? null, 2);
+      const kN = tf.transpose(k, [1, 0, 3, 2]) as tf.Tensor4D; // [KV, B, hd, T]
+      const vN = tf.transpose(v, [1, 0, 2, 3]) as tf.Tensor4D; // [KV, B, T, hd]
+      ownKT = tf.keep(oldK === null ? kN : (tf.concat([oldK, kN], 3) as tf.Tensor4D));
+      ownV = tf.keep(oldV === null ? vN : (tf.concat([oldV, vN], 2) as tf.Tensor4D));
+      st.ownKT.push(ownKT);
+      st.ownV.push(ownV);
     }
-    const S = ownK.shape[2];
+    const S = ownKT.shape[3];
     const qK = tf.transpose(tf.reshape(q, [B, KV, GT, hd]), [1, 0, 2, 3]); // [KV, B, GT, hd]
-    const sPre = tf.reshape((this.kTb[l] as GemmWeights).matMul(qK, segments), [KV, B, GT, Pm]);
+    const sPre = (this.kTb[l] as GemmWeights).matMul(qK, segments); // [KV * B * GT, Pm]
+    if (T === 1 && this.ownKernel) {
+      // wasm: own-key scores, concat and mask in one kernel, the own-value sum, prefix add and transpose in another,
+      // both only over the columns written so far (the spare ones are zero). Same values as the tf ops below.
+      const filled = st.writeAt >= 0 ? st.writeAt + 1 : S;
+      const probs = tf.softmax(ownScores(qK, ownKT, sPre, mask, filled)) as tf.Tensor4D;
+      const aPre = (this.vb[l] as GemmWeights).matMul(tf.slice(probs, [0, 0, 0, 0], [KV, B, GT, Pm]), segments);
+      return ownOutput(probs, ownV, aPre, filled);
+    }
+    // One query per row: broadcast multiply + sum over hd (keys) / over the own keys (values); else batched GEMMs.
     const sOwn =
       T === 1
-        ? tf.sum(tf.mul(tf.reshape(qK, [KV, B, G, 1, hd]), tf.reshape(ownK, [KV, B, 1, S, hd])), -1)
-        : tf.matMul(tf.reshape(qK, [KV * B, GT, hd]) as tf.Tensor3D, tf.reshape(ownK, [KV * B, S, hd]) as tf.Tensor3D, false, true);
-    const probs = tf.softmax(tf.add(tf.concat([sPre, tf.reshape(sOwn, [KV, B, GT, S])], 3), mask));
+        ? tf.sum(tf.mul(tf.reshape(qK, [KV, B, G, hd, 1]), tf.reshape(ownKT, [KV, B, 1, hd, S])), 3)
+        : tf.matMul(tf.reshape(qK, [KV * B, GT, hd]) as tf.Tensor3D, tf.reshape(ownKT, [KV * B, hd, S]) as tf.Tensor3D);
+    const probs = tf.softmax(tf.add(tf.concat([tf.reshape(sPre, [KV, B, GT, Pm]), tf.reshape(sOwn, [KV, B, GT, S])], 3), mask));
     const pPre = tf.slice(probs, [0, 0, 0, 0], [KV, B, GT, Pm]);
     const pOwn = tf.slice(probs, [0, 0, 0, Pm], [KV, B, GT, S]);
     const aPre = tf.reshape((this.vb[l] as GemmWeights).matMul(pPre, segments), [KV, B, GT, hd]);
     const aOwn =
       T === 1
-        ? tf.sum(tf.mul(tf.reshape(pOwn, [KV, B, G, 1, S]), tf.reshape(ownVT, [KV, B, 1, hd, S])), -1)
-        : tf.matMul(tf.reshape(pOwn, [KV * B, GT, S]) as tf.Tensor3D, tf.reshape(ownVT, [KV * B, hd, S]) as tf.Tensor3D, false, true);
+        ? tf.sum(tf.mul(tf.reshape(pOwn, [KV, B, G, S, 1]), tf.reshape(ownV, [KV, B, 1, S, hd])), 3)
+        : tf.matMul(tf.reshape(pOwn, [KV * B, GT, S]) as tf.Tensor3D, tf.reshape(ownV, [KV * B, S, hd]) as tf.Tensor3D);
     return tf.transpose(tf.add(aPre, tf.reshape(aOwn, [KV, B, GT, hd])), [1, 0, 2, 3]); // [B, KV, G*T, hd] = [B, H, T, hd]
   }
 
@@ -433,11 +451,11 @@ export class SharedPrefixKv {
     this.rowGroup = rows.map((r) => this.rowGroup[r] as number);
     if (this.inPlace) {
       // wasm: one heap copy per kept row (the gather between two transposes costs far more).
-      for (let l = 0; l < this.ownK.length; l++) {
-        const k = this.ownK[l] ?? null;
-        const v = this.ownVT[l] ?? null;
-        if (k !== null) this.ownK[l] = pickRows(k, rows, B);
-        if (v !== null) this.ownVT[l] = pickRows(v, rows, B);
+      for (let l = 0; l < this.ownKT.length; l++) {
+        const k = this.ownKT[l] ?? null;
+        const v = this.ownV[l] ?? null;
+        if (k !== null) this.ownKT[l] = pickRows(k, rows, B);
+        if (v !== null) this.ownV[l] = pickRows(v, rows, B);
         k?.dispose();
         v?.dispose();
       }
@@ -447,11 +465,11 @@ export class SharedPrefixKv {
     // Rows are axis 1; gather on axis 0 (a row copy per index on wasm) between two transposes.
     const pick = (x: tf.Tensor4D | null): tf.Tensor4D | null =>
       x === null ? null : (tf.tidy(() => tf.transpose(tf.gather(tf.transpose(x, [1, 0, 2, 3]), idx), [1, 0, 2, 3])) as tf.Tensor4D);
-    for (let l = 0; l < this.ownK.length; l++) {
-      const k = this.ownK[l] ?? null;
-      const v = this.ownVT[l] ?? null;
-      this.ownK[l] = pick(k);
-      this.ownVT[l] = pick(v);
+    for (let l = 0; l < this.ownKT.length; l++) {
+      const k = this.ownKT[l] ?? null;
+      const v = this.ownV[l] ?? null;
+      this.ownKT[l] = pick(k);
+      this.ownV[l] = pick(v);
       k?.dispose();
       v?.dispose();
     }
@@ -465,9 +483,9 @@ export class SharedPrefixKv {
 
   /** Frees the rows' keys/values and the padded prefix copies (the entries belong to the PrefixCache). */
   dispose(): void {
-    for (const t of [...this.ownK, ...this.ownVT]) t?.dispose();
-    this.ownK.fill(null);
-    this.ownVT.fill(null);
+    for (const t of [...this.ownKT, ...this.ownV]) t?.dispose();
+    this.ownKT.fill(null);
+    this.ownV.fill(null);
     for (const w of [...this.kTb, ...this.vb]) {
       w.dispose();
       w.tensor.dispose();

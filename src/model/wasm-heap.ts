@@ -96,23 +96,23 @@ export function pickRows(x: tf.Tensor4D, rows: number[], B: number): tf.Tensor4D
 }
 
 /**
- * Writes one new token's keys k / values v [B, KV, 1, hd] into column `col` of the buffers kBuf [KV, B, C, hd] and
- * vTBuf [KV, B, hd, C], in place (wasm heap; the buffers belong to one caller and nothing else reads them).
+ * Writes one new token's keys k / values v [B, KV, 1, hd] into column `col` of the buffers kTBuf [KV, B, hd, C] (keys
+ * transposed) and vBuf [KV, B, C, hd], in place (wasm heap; the buffers belong to one caller and nothing else reads them).
  */
-export function writeColumn(k: tf.Tensor4D, v: tf.Tensor4D, kBuf: tf.Tensor4D, vTBuf: tf.Tensor4D, col: number): void {
+export function writeColumn(k: tf.Tensor4D, v: tf.Tensor4D, kTBuf: tf.Tensor4D, vBuf: tf.Tensor4D, col: number): void {
   const [B, KV, , hd] = k.shape;
-  const C = kBuf.shape[2];
+  const C = kTBuf.shape[3];
   const kv = heapF32(k);
   const vv = heapF32(v);
-  const kb = heapF32(kBuf);
-  const vb = heapF32(vTBuf);
+  const kb = heapF32(kTBuf);
+  const vb = heapF32(vBuf);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < KV; h++) {
       const src = (b * KV + h) * hd;
       const row = h * B + b;
-      kb.set(kv.subarray(src, src + hd), (row * C + col) * hd);
-      const vBase = row * hd * C + col;
-      for (let d = 0; d < hd; d++) vb[vBase + d * C] = vv[src + d] as number;
+      vb.set(vv.subarray(src, src + hd), (row * C + col) * hd);
+      const kBase = row * hd * C + col;
+      for (let d = 0; d < hd; d++) kb[kBase + d * C] = kv[src + d] as number;
     }
   }
 }
