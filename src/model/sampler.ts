@@ -90,7 +90,7 @@ export function sampleFromLogits(
     // Nucleus: the kept mass and the walk depend only on the probability values in descending order. Only the top
     // ones can be kept, so those are sorted (nucleusCandidates); the id is recovered at the end, taking smaller ids
     // first among equal probabilities.
-    const desc = nucleusCandidates(logits, probs, V, sum, topP);
+    const desc = nucleusCandidates(probs, V, sum, topP);
     const n = desc.length;
     let kept = 0;
     let acc = 0;
@@ -134,94 +134,81 @@ export function sampleFromLogits(
 }
 
 /** Reused buffers of sampleFromLogits (synchronous, so one set suffices). */
-const scratch = { probs: new Float64Array(0), desc: new Float64Array(0), cand: new Int32Array(0), tmp: new Int32Array(0), key: new Uint32Array(0), tkey: new Uint32Array(0), count: new Uint32Array(2048) };
+const scratch = { probs: new Float64Array(0), vals: new Float64Array(0), desc: new Float64Array(0), count: new Int32Array(0) };
 
 /**
  * The probabilities that can be in the nucleus, in descending order: at least every value the full descending walk
  * visits before its mass reaches topP * sum, as a prefix of the fully sorted values (so walking it is exactly walking
  * those). Candidates are the values >= (1 - topP) * sum / V (the others hold less than (1 - topP) * sum together),
- * ordered by a radix sort of their logits (probabilities are exp of an increasing function of the logit); if the
- * candidates' mass falls short by float rounding, or the order is not descending in value, every value is sorted.
+ * sorted by value (sortDescending); if the candidates' mass falls short by float rounding, every value is sorted.
  */
-function nucleusCandidates(logits: Float32Array, probs: Float64Array, V: number, sum: number, topP: number): Float64Array {
-  if (scratch.cand.length < V) {
-    scratch.cand = new Int32Array(V);
-    scratch.tmp = new Int32Array(V);
-    scratch.key = new Uint32Array(V);
-    scratch.tkey = new Uint32Array(V);
+function nucleusCandidates(probs: Float64Array, V: number, sum: number, topP: number): Float64Array {
+  if (scratch.vals.length < V) {
+    scratch.vals = new Float64Array(V);
     scratch.desc = new Float64Array(V);
+    scratch.count = new Int32Array(V + 1);
   }
-  const cand = scratch.cand;
-  const key = scratch.key;
-  const bits = new Uint32Array(logits.buffer, logits.byteOffset, V);
+  const vals = scratch.vals;
   const thr = ((1 - topP) * sum) / V;
   let n = 0;
   for (let i = 0; i < V; i++) {
     const p = probs[i] as number;
-    if (p >= thr && p > 0) {
-      cand[n] = i;
-      // Float bits to an unsigned key in ascending float order.
-      const b = bits[i] as number;
-      key[n] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-      n++;
-    }
+    if (p >= thr && p > 0) vals[n++] = p;
   }
-  radixSortByKey(n);
-  const sorted = scratch.cand; // ascending (the sort swaps scratch buffers)
   const desc = scratch.desc.subarray(0, n);
+  sortDescending(vals, n, desc);
   let acc = 0;
-  let ok = true;
-  for (let k = 0; k < n; k++) {
-    const p = probs[sorted[n - 1 - k] as number] as number;
-    if (k > 0 && p > (desc[k - 1] as number)) {
-      ok = false;
-      break;
-    }
-    desc[k] = p;
-    acc += p;
-  }
-  if (ok && (n === V || acc >= topP * sum)) return desc;
+  for (let k = 0; k < n; k++) acc += desc[k] as number;
+  if (n === V || acc >= topP * sum) return desc;
   return Float64Array.from(probs.subarray(0, V)).sort().reverse();
 }
 
 /**
- * Sorts scratch.cand[0, n) by scratch.key ascending (LSD radix, 11 + 11 + 10 bits, stable; a pass where every key has
- * the same digit is skipped).
+ * desc = vals[0, n) in descending order (n > 0 values, no NaN). Bucket sort: bucket b holds values with
+ * floor((hi - x) * n / (hi - lo)) = b, a non-decreasing function of hi - x, so buckets come in descending order of
+ * value; each bucket is then insertion-sorted (the natively sorted when large). Same result as any exact sort.
  */
-function radixSortByKey(n: number): void {
-  let cand = scratch.cand;
-  let tmp = scratch.tmp;
-  let key = scratch.key;
-  let tkey = scratch.tkey;
-  const count = scratch.count;
-  for (let shift = 0; shift < 32; shift += 11) {
-    count.fill(0);
-    for (let k = 0; k < n; k++) count[((key[k] as number) >>> shift) & 2047]++;
-    if (n === 0 || count[((key[0] as number) >>> shift) & 2047] === n) continue;
-    let sum = 0;
-    for (let c = 0; c < 2048; c++) {
-      const x = count[c] as number;
-      count[c] = sum;
-      sum += x;
-    }
-    for (let k = 0; k < n; k++) {
-      const kk = key[k] as number;
-      const d = count[(kk >>> shift) & 2047]++;
-      tmp[d] = cand[k] as number;
-      tkey[d] = kk;
-    }
-    const c2 = cand;
-    cand = tmp;
-    tmp = c2;
-    const k2 = key;
-    key = tkey;
-    tkey = k2;
+function sortDescending(vals: Float64Array, n: number, desc: Float64Array): void {
+  let hi = -Infinity;
+  let lo = Infinity;
+  for (let k = 0; k < n; k++) {
+    const x = vals[k] as number;
+    if (x > hi) hi = x;
+    if (x < lo) lo = x;
   }
-  // The sorted data may have ended in the swapped buffers; keep scratch pointing at it.
-  scratch.cand = cand;
-  scratch.tmp = tmp;
-  scratch.key = key;
-  scratch.tkey = tkey;
+  if (n < 2 || !(hi > lo)) {
+    desc.set(vals.subarray(0, n));
+    return;
+  }
+  const count = scratch.count;
+  count.fill(0, 0, n + 1);
+  const scale = n / (hi - lo);
+  const bucket = (x: number): number => Math.min(n - 1, Math.floor((hi - x) * scale));
+  for (let k = 0; k < n; k++) count[bucket(vals[k] as number) + 1]++;
+  for (let b = 0; b < n; b++) count[b + 1] = (count[b + 1] as number) + (count[b] as number);
+  for (let k = 0; k < n; k++) {
+    const x = vals[k] as number;
+    desc[count[bucket(x)]++] = x;
+  }
+  // count[b] is now the end of bucket b (= the start of bucket b + 1).
+  let start = 0;
+  for (let b = 0; b < n; b++) {
+    const end = count[b] as number;
+    if (end - start > 64) {
+      desc.subarray(start, end).sort().reverse();
+    } else {
+      for (let k = start + 1; k < end; k++) {
+        const x = desc[k] as number;
+        let j = k - 1;
+        while (j >= start && (desc[j] as number) < x) {
+          desc[j + 1] = desc[j] as number;
+          j--;
+        }
+        desc[j + 1] = x;
+      }
+    }
+    start = end;
+  }
 }
 
 function logSumExp(row: Float32Array): number {

@@ -1,4 +1,4 @@
-// sampleFromLogits's nucleus path sorts probability values natively and recovers the id afterwards; it must draw
+// sampleFromLogits's nucleus path bucket-sorts the candidate probability values and recovers the id afterwards; it must draw
 // exactly what the plain definition (index sort by probability, ties smallest id first) draws: same id, same log-probs,
 // same Rng consumption, including rows with many tied logits and every temperature / top-p regime.
 import { test } from "node:test";
@@ -84,5 +84,19 @@ test("sampleFromLogits: vocabulary-sized rows, masked (-Infinity) entries and fl
     const r3 = new Rng(1);
     const r4 = new Rng(1);
     assert.deepEqual(sampleFromLogits(big.subarray(5), temperature, topP, r3), referenceDraw(logits, temperature, topP, r4));
+  }
+});
+
+test("sampleFromLogits: clustered rows (most candidates in a few sort buckets) match the definition", () => {
+  const gen = new Rng(11);
+  for (let trial = 0; trial < 60; trial++) {
+    const V = [1024, 700, 129][trial % 3]!;
+    // A few far-apart leaders and a dense cluster: the bucket sort puts hundreds of values into one bucket.
+    const logits = Float32Array.from({ length: V }, (_, i) => (i % 97 === 5 ? 4 + gen.normal() : trial % 2 === 0 ? gen.normal() * 1e-4 : Math.round(gen.normal() * 4) * 1e-3));
+    const temperature = [0.7, 1, 1.3][trial % 3]!;
+    const topP = [0.95, 0.999, 0.9][trial % 3]!;
+    const r1 = new Rng(2000 + trial);
+    const r2 = new Rng(2000 + trial);
+    for (let k = 0; k < 4; k++) assert.deepEqual(sampleFromLogits(logits, temperature, topP, r1), referenceDraw(logits, temperature, topP, r2), `trial ${trial} draw ${k}`);
   }
 });
