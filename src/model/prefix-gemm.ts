@@ -8,7 +8,7 @@
 // batch elements), so each block is packed once per SharedPrefixKv and every later step reuses it; all blocks of a
 // layer run in one tfjs op (one dispatch instead of one per prefix). Forward only; other backends use plain tf ops.
 import * as tf from "@tensorflow/tfjs";
-import { batchMatMulFn, memoryOffset, shapeBytes, wasmBackend, type WasmBackendLike } from "./wasm-heap";
+import { heapGemm, memoryOffset, wasmBackend, type WasmBackendLike } from "./wasm-heap";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -27,20 +27,16 @@ function kernel(args: { inputs: Record<string, tf.TensorInfo>; attrs: Record<str
   const { K, N, segments, ids } = args.attrs as { K: number; N: number; segments: GemmSegment[]; ids: number[] };
   const M = a.shape.reduce((x, y) => x * y, 1) / K;
   const out = backend.makeOutput([M, N], "float32");
-  const mm = batchMatMulFn(backend);
+  const hg = heapGemm(backend);
   const aOff = memoryOffset(backend, a.dataId);
   const oOff = memoryOffset(backend, out.dataId);
-  const reg = backend.wasm.tfjs;
-  const bShape = shapeBytes([1, K, N]);
   for (const s of segments) {
     if (s.rows === 0) continue;
-    const aId = backend.dataIdNextNumber++;
-    reg.registerTensor(aId, s.rows * K, aOff + s.row * K * 4);
-    const oId = backend.dataIdNextNumber++;
-    reg.registerTensor(oId, s.rows * N, oOff + s.row * N * 4);
-    mm(aId, shapeBytes([1, s.rows, K]), 3, ids[s.block] as number, bShape, 3, false, false, oId);
-    reg.disposeData(aId);
-    reg.disposeData(oId);
+    const aId = hg.view(aOff + s.row * K * 4, s.rows * K);
+    const oId = hg.view(oOff + s.row * N * 4, s.rows * N);
+    hg.gemm(aId, s.rows, K, ids[s.block] as number, N, oId);
+    hg.drop(aId);
+    hg.drop(oId);
   }
   return out;
 }
@@ -71,12 +67,9 @@ export class GemmWeights {
       this.backend = null;
       return;
     }
+    const hg = heapGemm(this.backend);
     this.ids = [];
-    for (let i = 0; i < count; i++) {
-      const id = this.backend.dataIdNextNumber++;
-      this.backend.wasm.tfjs.registerTensor(id, K * N, info.memoryOffset + i * K * N * 4);
-      this.ids.push(id);
-    }
+    for (let i = 0; i < count; i++) this.ids.push(hg.view(info.memoryOffset + i * K * N * 4, K * N));
   }
 
   /** Whether the one-op wasm kernel is used (else one slice + matMul per segment). */
@@ -104,7 +97,10 @@ export class GemmWeights {
 
   /** Unregisters the block views (and XNNPACK's packed copies of them). */
   dispose(): void {
-    if (this.ids !== null && this.backend !== null) for (const id of this.ids) this.backend.wasm.tfjs.disposeData(id);
+    if (this.ids !== null && this.backend !== null) {
+      const hg = heapGemm(this.backend);
+      for (const id of this.ids) hg.drop(id);
+    }
     this.ids = null;
   }
 }

@@ -1,12 +1,18 @@
 // Direct access to tfjs-backend-wasm 4.22's heap, shared by parley's wasm kernels (wasm-kernels.ts), the segmented
 // prefix GEMM (prefix-gemm.ts) and the shared-prefix decoder's in-place row copies (shared-prefix-kv.ts): the backend
-// internals they rely on (typed once here), the cached XNNPACK BatchMatMul entry point and float32 heap views.
+// internals they rely on (typed once here), direct calls of XNNPACK BatchMatMul on heap views and float32 heap views.
 import * as tf from "@tensorflow/tfjs";
 
 /** The parts of tfjs-backend-wasm's BackendWasm parley uses (it is not exported with types we can rely on). */
 export interface WasmBackendLike {
   wasm: {
     HEAPU8: Uint8Array;
+    HEAP32?: Int32Array;
+    /** The module's raw exports (present in tfjs-backend-wasm 4.22; HeapGemm falls back to cwrap without them). */
+    _BatchMatMul?: (...a: number[]) => void;
+    _register_tensor?: (id: number, size: number, offset: number) => void;
+    _dispose_data?: (id: number) => void;
+    _malloc?: (bytes: number) => number;
     cwrap: (name: string, ret: null | string, args: string[]) => (...a: unknown[]) => unknown;
     tfjs: { registerTensor: (id: number, size: number, offset: number) => void; disposeData: (id: number) => void };
   };
@@ -32,24 +38,70 @@ export function memoryOffset(backend: WasmBackendLike, dataId: object): number {
   return info.memoryOffset;
 }
 
-/** A shape as the int32 bytes the wasm entry points take. */
-export function shapeBytes(shape: number[]): Uint8Array {
-  return new Uint8Array(new Int32Array(shape).buffer);
+/** GEMMs on memory of the wasm heap through tensor ids registered over it (views: no copies). */
+export interface HeapGemm {
+  /** Registers `size` floats at byte `offset` as a new tensor id (release it with drop). */
+  view(offset: number, size: number): number;
+  drop(id: number): void;
+  /**
+   * out[M, N] = a[M, K] @ b[K, N] for row-major views (XNNPACK; it packs b once per id and reuses that packing for
+   * every later call with the same id).
+   */
+  gemm(aId: number, M: number, K: number, bId: number, N: number, outId: number): void;
 }
 
-const matMulFns = new WeakMap<object, (...a: unknown[]) => unknown>();
+const gemmFns = new WeakMap<object, HeapGemm>();
 
 /**
- * The backend's BatchMatMul entry point (XNNPACK), wrapped once per backend: (aId, aShape, aRank, bId, bShape, bRank,
- * transposeA, transposeB, outId).
+ * The backend's BatchMatMul, register_tensor and dispose_data, called directly (the shapes go through a persistent
+ * 24-byte heap buffer): a segmented GEMM makes thousands of small calls per decode step, where the cwrap'd versions
+ * (a stack copy of each shape array, argument conversion) cost ~5 us each. Falls back to cwrap.
  */
-export function batchMatMulFn(backend: WasmBackendLike): (...a: unknown[]) => unknown {
-  let mm = matMulFns.get(backend);
-  if (mm === undefined) {
-    mm = backend.wasm.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
-    matMulFns.set(backend, mm);
+export function heapGemm(backend: WasmBackendLike): HeapGemm {
+  let g = gemmFns.get(backend);
+  if (g !== undefined) return g;
+  const w = backend.wasm;
+  const next = () => backend.dataIdNextNumber++;
+  if (typeof w._BatchMatMul === "function" && typeof w._register_tensor === "function" && typeof w._dispose_data === "function" && typeof w._malloc === "function" && w.HEAP32 !== undefined) {
+    const mm = w._BatchMatMul;
+    const reg = w._register_tensor;
+    const drop = w._dispose_data;
+    const shapes = w._malloc(24);
+    const i = shapes >> 2;
+    g = {
+      view: (offset, size) => {
+        const id = next();
+        reg(id, size, offset);
+        return id;
+      },
+      drop: (id) => drop(id),
+      gemm: (aId, M, K, bId, N, outId) => {
+        // Read HEAP32 per call: growing the memory replaces the view.
+        const h = w.HEAP32 as Int32Array;
+        h[i] = 1;
+        h[i + 1] = M;
+        h[i + 2] = K;
+        h[i + 3] = 1;
+        h[i + 4] = K;
+        h[i + 5] = N;
+        mm(aId, shapes, 3, bId, shapes + 12, 3, 0, 0, outId);
+      },
+    };
+  } else {
+    const mm = w.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
+    const bytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+    g = {
+      view: (offset, size) => {
+        const id = next();
+        w.tfjs.registerTensor(id, size, offset);
+        return id;
+      },
+      drop: (id) => w.tfjs.disposeData(id),
+      gemm: (aId, M, K, bId, N, outId) => void mm(aId, bytes([1, M, K]), 3, bId, bytes([1, K, N]), 3, false, false, outId),
+    };
   }
-  return mm;
+  gemmFns.set(backend, g);
+  return g;
 }
 
 /** wasm memory of a float32 tensor as a Float32Array view (valid until the next allocation). */

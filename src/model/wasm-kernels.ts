@@ -3,7 +3,7 @@
 // From the measurements in shared/FEASIBILITY.md §1.4-1.5: stock Slice copies its whole input per call, BatchMatMul
 // is only fast (XNNPACK) for one batch without transposes, and UnsortedSegmentSum (tf.gather's gradient) is missing.
 import * as tf from "@tensorflow/tfjs";
-import { batchMatMulFn, memoryOffset, shapeBytes, type WasmBackendLike } from "./wasm-heap";
+import { heapGemm, memoryOffset, type WasmBackendLike } from "./wasm-heap";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -242,30 +242,23 @@ function fastBatchMatMul(args: KernelArgs): tf.TensorInfo {
  * GEMM per batch element on zero-copy views registered over the operands' memory.
  */
 function gemms(backend: WasmBackendLike, aData: object, batchA: number, bData: object, batchB: number, outData: object, batch: number, M: number, K: number, N: number): void {
-  const mm = batchMatMulFn(backend);
+  const hg = heapGemm(backend);
   const aOff = memoryOffset(backend, aData);
   const bOff = memoryOffset(backend, bData);
   const oOff = memoryOffset(backend, outData);
-  const aShape = shapeBytes([1, M, K]);
-  const bShape = shapeBytes([1, K, N]);
-  const reg = backend.wasm.tfjs;
-  const view = (offset: number, size: number): number => {
-    const id = backend.dataIdNextNumber++;
-    reg.registerTensor(id, size, offset);
-    return id;
-  };
+  const view = hg.view;
   // A batch-shared right operand keeps one view, so XNNPACK packs those weights once for all batch elements.
   const sharedB = batchB === 1 ? view(bOff, K * N) : 0;
   for (let i = 0; i < batch; i++) {
     const aId = view(aOff + (batchA === 1 ? 0 : i) * M * K * 4, M * K);
     const bId = sharedB !== 0 ? sharedB : view(bOff + i * K * N * 4, K * N);
     const oId = view(oOff + i * M * N * 4, M * N);
-    mm(aId, aShape, 3, bId, bShape, 3, false, false, oId);
-    reg.disposeData(aId);
-    reg.disposeData(oId);
-    if (bId !== sharedB) reg.disposeData(bId);
+    hg.gemm(aId, M, K, bId, N, oId);
+    hg.drop(aId);
+    hg.drop(oId);
+    if (bId !== sharedB) hg.drop(bId);
   }
-  if (sharedB !== 0) reg.disposeData(sharedB);
+  if (sharedB !== 0) hg.drop(sharedB);
 }
 
 function replace(kernelName: string, kernelFunc: KernelFn): void {
