@@ -134,7 +134,7 @@ export function sampleFromLogits(
 }
 
 /** Reused buffers of sampleFromLogits (synchronous, so one set suffices). */
-const scratch = { probs: new Float64Array(0), vals: new Float64Array(0), desc: new Float64Array(0), count: new Int32Array(0) };
+const scratch = { probs: new Float64Array(0), vals: new Float64Array(0), desc: new Float64Array(0), bucket: new Int32Array(0), count: new Int32Array(0) };
 
 /**
  * The probabilities that can be in the nucleus, in descending order: at least every value the full descending walk
@@ -146,17 +146,24 @@ function nucleusCandidates(probs: Float64Array, V: number, sum: number, topP: nu
   if (scratch.vals.length < V) {
     scratch.vals = new Float64Array(V);
     scratch.desc = new Float64Array(V);
+    scratch.bucket = new Int32Array(V);
     scratch.count = new Int32Array(V + 1);
   }
   const vals = scratch.vals;
   const thr = ((1 - topP) * sum) / V;
   let n = 0;
+  let hi = -Infinity;
+  let lo = Infinity;
   for (let i = 0; i < V; i++) {
     const p = probs[i] as number;
-    if (p >= thr && p > 0) vals[n++] = p;
+    if (p >= thr && p > 0) {
+      vals[n++] = p;
+      if (p > hi) hi = p;
+      if (p < lo) lo = p;
+    }
   }
   const desc = scratch.desc.subarray(0, n);
-  sortDescending(vals, n, desc);
+  sortDescending(vals, n, hi, lo, desc);
   let acc = 0;
   for (let k = 0; k < n; k++) acc += desc[k] as number;
   if (n === V || acc >= topP * sum) return desc;
@@ -164,32 +171,36 @@ function nucleusCandidates(probs: Float64Array, V: number, sum: number, topP: nu
 }
 
 /**
- * desc = vals[0, n) in descending order (n > 0 values, no NaN). Bucket sort: bucket b holds values with
- * floor((hi - x) * n / (hi - lo)) = b, a non-decreasing function of hi - x, so buckets come in descending order of
- * value; each bucket is then insertion-sorted (the natively sorted when large). Same result as any exact sort.
+ * desc = vals[0, n) in descending order (n values, no NaN, largest hi, smallest lo). Bucket sort: bucket b holds
+ * values with floor((hi - x) * n / (hi - lo)) = b (clamped to n - 1), a non-decreasing function of hi - x, so buckets
+ * come in descending order of value; each bucket is then insertion-sorted (natively sorted when large). Same result
+ * as any exact sort.
  */
-function sortDescending(vals: Float64Array, n: number, desc: Float64Array): void {
-  let hi = -Infinity;
-  let lo = Infinity;
-  for (let k = 0; k < n; k++) {
-    const x = vals[k] as number;
-    if (x > hi) hi = x;
-    if (x < lo) lo = x;
-  }
+function sortDescending(vals: Float64Array, n: number, hi: number, lo: number, desc: Float64Array): void {
   if (n < 2 || !(hi > lo)) {
     desc.set(vals.subarray(0, n));
     return;
   }
   const count = scratch.count;
+  const bucket = scratch.bucket;
   count.fill(0, 0, n + 1);
   const scale = n / (hi - lo);
-  const bucket = (x: number): number => Math.min(n - 1, Math.floor((hi - x) * scale));
-  for (let k = 0; k < n; k++) count[bucket(vals[k] as number) + 1]++;
-  for (let b = 0; b < n; b++) count[b + 1] = (count[b + 1] as number) + (count[b] as number);
-  for (let k = 0; k < n; k++) {
-    const x = vals[k] as number;
-    desc[count[bucket(x)]++] = x;
+  if (!(scale < 1e300)) {
+    // hi - lo underflows the bucket scale (denormal spread): sort natively.
+    desc.set(vals.subarray(0, n));
+    desc.sort().reverse();
+    return;
   }
+  const last = n - 1;
+  for (let k = 0; k < n; k++) {
+    // (hi - x) * scale is in [0, n] (up to rounding), so truncation is floor.
+    let b = ((hi - (vals[k] as number)) * scale) | 0;
+    if (b > last) b = last;
+    bucket[k] = b;
+    count[b + 1]++;
+  }
+  for (let b = 0; b < n; b++) count[b + 1] = (count[b + 1] as number) + (count[b] as number);
+  for (let k = 0; k < n; k++) desc[count[bucket[k] as number]++] = vals[k] as number;
   // count[b] is now the end of bucket b (= the start of bucket b + 1).
   let start = 0;
   for (let b = 0; b < n; b++) {
