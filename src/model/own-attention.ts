@@ -12,81 +12,10 @@ import { memoryOffset, wasmBackend, type WasmBackendLike } from "./wasm-heap";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
-// ---- a minimal wasm assembler (only what the two kernels need) ----
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const str = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-
-type Code = number[];
-const get = (i: number): Code => [0x20, ...uleb(i)];
-const set = (i: number, ...value: Code[]): Code => [...value.flat(), 0x21, ...uleb(i)];
-const i32c = (n: number): Code => [0x41, ...sleb(n)];
-const add = (a: Code, b: Code): Code => [...a, ...b, 0x6a];
-const mul = (a: Code, b: Code): Code => [...a, ...b, 0x6c];
-/** Byte address base + 4 * index. */
-const at = (base: Code, index: Code): Code => add(base, [...index, ...i32c(2), 0x74]);
-const f32load = (addr: Code): Code => [...addr, 0x2a, 2, 0];
-const f32store = (addr: Code, value: Code): Code => [...addr, ...value, 0x38, 2, 0];
-const f32add = (a: Code, b: Code): Code => [...a, ...b, 0x92];
-const f32mul = (a: Code, b: Code): Code => [...a, ...b, 0x94];
-const f32zero: Code = [0x43, 0, 0, 0, 0];
-const simd = (op: number): Code => [0xfd, ...uleb(op)];
-const vload = (addr: Code): Code => [...addr, ...simd(0x00), 0, 0];
-const vsplat = (addr: Code): Code => [...addr, ...simd(0x09), 2, 0]; // v128.load32_splat
-const vstore = (addr: Code, value: Code): Code => [...addr, ...value, ...simd(0x0b), 0, 0];
-const vadd = (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)]; // f32x4.add
-const vmul = (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)]; // f32x4.mul
-const vzero: Code = [...simd(0x0c), ...new Array<number>(16).fill(0)];
-/** for (i = from; i + step <= end; i += step) body (unsigned compare; end is a local). */
-function loop(i: number, from: Code, end: number, step: number, body: Code[]): Code {
-  return [
-    ...set(i, from),
-    0x02, 0x40, 0x03, 0x40,
-    ...add(get(i), i32c(step)), ...get(end), 0x4b, 0x0d, 1, // br_if (i + step > end) out
-    ...body.flat(),
-    ...set(i, add(get(i), i32c(step))),
-    0x0c, 0, 0x0b, 0x0b,
-  ];
-}
-/** while (p < end) { body; p += step } for byte pointers (body may advance other pointers itself). */
-function walk(p: number, end: number, step: Code, body: Code[]): Code {
-  return [
-    0x02, 0x40, 0x03, 0x40,
-    ...get(p), ...get(end), 0x4f, 0x0d, 1, // br_if (p >= end) out
-    ...body.flat(),
-    ...set(p, add(get(p), step)),
-    0x0c, 0, 0x0b, 0x0b,
-  ];
-}
-/** v128.load / store at a byte address plus a constant byte offset. */
-const vloadAt = (addr: Code, offset: number): Code => [...addr, ...simd(0x00), 0, ...uleb(offset)];
-const vstoreAt = (addr: Code, offset: number, value: Code): Code => [...addr, ...value, ...simd(0x0b), 0, ...uleb(offset)];
-function func(params: number, locals: Array<[number, number]>, body: Code[]): number[] {
-  const code = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...body.flat(), 0x0b];
-  return [...uleb(code.length), ...code];
-}
+import {
+  I32, V128, add, at, f32add, f32load, f32mul, f32store, f32zero, func, get, i32c, loop, mul, section, set, simd, str, uleb, vadd, vec, vload,
+  vloadAt, vmul, vsplat, vstore, vstoreAt, vzero, walk, type Code,
+} from "./wasm-asm";
 
 // Parameters (all i32; pointers are byte offsets into the heap).
 // ownScores(q, kT, pre, mask, out, R, B, G, hd, Pm, C, S): for r < R (= KV*B, r = kv*B + b), g < G:

@@ -3,6 +3,7 @@
 import { InputError } from "../core/errors";
 import { Rng, deriveSeed } from "../core/rng";
 import type { TokenConstraint } from "./constraint";
+import { ExpKernel } from "./fast-exp";
 import { KvCache, lastLogits } from "./kv-cache";
 import { PrefixCache } from "./prefix-cache";
 import { SharedPrefixKv } from "./shared-prefix-kv";
@@ -73,16 +74,29 @@ export function sampleFromLogits(
       arg = i;
     }
   }
+  // The exp passes run in wasm SIMD where available (fast-exp.ts: bit-identical to Math.exp, sums in index order).
+  const ek = expKernel();
   let z = 0;
-  for (let i = 0; i < V; i++) z += Math.exp((logits[i] as number) - max);
+  if (ek !== null) {
+    ek.load(logits);
+    z = ek.pass(max, 1);
+  } else {
+    for (let i = 0; i < V; i++) z += Math.exp((logits[i] as number) - max);
+  }
   const lse = max + Math.log(z);
   if (temperature <= 0) return { id: arg, logprob: 0, rawLogprob: (logits[arg] as number) - lse };
-  const probs = scratch.probs.length >= V ? scratch.probs : (scratch.probs = new Float64Array(V));
+  let probs: Float64Array;
   let sum = 0;
-  for (let i = 0; i < V; i++) {
-    const p = Math.exp(((logits[i] as number) - max) / temperature);
-    probs[i] = p;
-    sum += p;
+  if (ek !== null) {
+    sum = ek.pass(max, temperature);
+    probs = ek.out;
+  } else {
+    probs = scratch.probs.length >= V ? scratch.probs : (scratch.probs = new Float64Array(V));
+    for (let i = 0; i < V; i++) {
+      const p = Math.exp(((logits[i] as number) - max) / temperature);
+      probs[i] = p;
+      sum += p;
+    }
   }
   let id = V - 1;
   let mass: number;
@@ -131,6 +145,12 @@ export function sampleFromLogits(
     mass = sum;
   }
   return { id, logprob: Math.log((probs[id] as number) / mass), rawLogprob: (logits[id] as number) - lse };
+}
+
+let exp: ExpKernel | null | undefined;
+function expKernel(): ExpKernel | null {
+  if (exp === undefined) exp = ExpKernel.create();
+  return exp;
 }
 
 /** Reused buffers of sampleFromLogits (synchronous, so one set suffices). */
