@@ -119,19 +119,66 @@ function ownOutputBody(): Code[] {
   ];
 }
 
+// joinScores(pre, own, mask, out, R, B, GT, Pm, S): several query rows per row (T > 1 extends):
+//   out[r,q, j] = pre[r,q,j] + mask[b,q,j] (j < Pm); out[r,q, Pm + s] = own[r,q,s] + mask[b,q,Pm + s] (s < S)
+// (= concat([pre, own], -1) + mask for pre [R, GT, Pm], own [R, GT, S], mask [1, B, GT, Pm + S], r = kv*B + b).
+const J = { pre: 0, own: 1, mask: 2, out: 3, R: 4, B: 5, GT: 6, Pm: 7, S: 8, r: 9, q: 10, W: 11, row: 12, mRow: 13, j: 14 } as const;
+
+function joinScoresBody(): Code[] {
+  /** dst[j] = a[j] + m[j] for j < n (4 at a time, then the rest). */
+  const addRun = (dst: Code, a: Code, m: Code, n: number): Code[] => [
+    loop(J.j, i32c(0), n, 4, [vstore(at(dst, get(J.j)), vadd(vload(at(a, get(J.j))), vload(at(m, get(J.j)))))]),
+    loop(J.j, get(J.j), n, 1, [f32store(at(dst, get(J.j)), f32add(f32load(at(a, get(J.j))), f32load(at(m, get(J.j)))))]),
+  ];
+  const out = at(get(J.out), mul(get(J.row), get(J.W)));
+  return [
+    set(J.W, add(get(J.Pm), get(J.S))),
+    loop(J.r, i32c(0), J.R, 1, [
+      loop(J.q, i32c(0), J.GT, 1, [
+        set(J.row, add(mul(get(J.r), get(J.GT)), get(J.q))),
+        set(J.mRow, at(get(J.mask), mul(add(mul([...get(J.r), ...get(J.B), 0x70], get(J.GT)), get(J.q)), get(J.W)))),
+        ...addRun(out, at(get(J.pre), mul(get(J.row), get(J.Pm))), get(J.mRow), J.Pm),
+        ...addRun(at(out, get(J.Pm)), at(get(J.own), mul(get(J.row), get(J.S))), at(get(J.mRow), get(J.Pm)), J.S),
+      ]),
+    ]),
+  ];
+}
+
+// writeColumn(k, v, kT, vBuf, B, KV, hd, C, col): one new token per row into column col of the own-key buffers:
+//   kT[h,b,d,col] = k[b,h,d]; vBuf[h,b,col,d] = v[b,h,d]   (k, v [B, KV, 1, hd]; kT [KV, B, hd, C]; vBuf [KV, B, C, hd])
+const WC = { k: 0, v: 1, kT: 2, vb: 3, B: 4, KV: 5, hd: 6, C: 7, col: 8, b: 9, h: 10, d: 11, src: 12, row: 13 } as const;
+
+function writeColumnBody(): Code[] {
+  return [
+    loop(WC.b, i32c(0), WC.B, 1, [
+      loop(WC.h, i32c(0), WC.KV, 1, [
+        set(WC.src, mul(add(mul(get(WC.b), get(WC.KV)), get(WC.h)), get(WC.hd))),
+        set(WC.row, add(mul(get(WC.h), get(WC.B)), get(WC.b))),
+        loop(WC.d, i32c(0), WC.hd, 1, [
+          f32store(at(get(WC.kT), add(mul(add(mul(get(WC.row), get(WC.hd)), get(WC.d)), get(WC.C)), get(WC.col))), f32load(at(get(WC.k), add(get(WC.src), get(WC.d))))),
+          f32store(at(get(WC.vb), add(mul(add(mul(get(WC.row), get(WC.C)), get(WC.col)), get(WC.hd)), get(WC.d))), f32load(at(get(WC.v), add(get(WC.src), get(WC.d))))),
+        ]),
+      ]),
+    ]),
+  ];
+}
+
 /** The module's bytes; `shared`: the backend's memory is a shared (threaded) one. */
 function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
   const sig = [0x60, ...vec(new Array<number[]>(12).fill([I32])), 0];
+  const sig9 = [0x60, ...vec(new Array<number[]>(9).fill([I32])), 0];
   const limits = shared ? [0x03, ...uleb(0), ...uleb(65536)] : [0x00, ...uleb(0)];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([sig])),
+    ...section(1, vec([sig, sig9])),
     ...section(2, vec([[...str("env"), ...str("memory"), 0x02, ...limits]])),
-    ...section(3, vec([[0], [0]])),
-    ...section(7, vec([[...str("ownScores"), 0x00, 0], [...str("ownOutput"), 0x00, 1]])),
+    ...section(3, vec([[0], [0], [1], [1]])),
+    ...section(7, vec([[...str("ownScores"), 0x00, 0], [...str("ownOutput"), 0x00, 1], [...str("joinScores"), 0x00, 2], [...str("writeColumn"), 0x00, 3]])),
     ...section(10, vec([
       func(12, [[12, I32], [3, V128], [1, 0x7d]], ownScoresBody()),
       func(12, [[12, I32], [5, V128]], ownOutputBody()),
+      func(9, [[6, I32]], joinScoresBody()),
+      func(9, [[5, I32]], writeColumnBody()),
     ])),
   ];
   return new Uint8Array(bytes);
@@ -140,6 +187,8 @@ function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
 interface Kernels {
   ownScores: (...a: number[]) => void;
   ownOutput: (...a: number[]) => void;
+  joinScores: (...a: number[]) => void;
+  writeColumn: (...a: number[]) => void;
 }
 const instances = new WeakMap<object, Kernels | null>();
 
@@ -164,6 +213,7 @@ function kernelsFor(backend: WasmBackendLike): Kernels | null {
 
 const SCORES = "ParleyOwnScores";
 const OUTPUT = "ParleyOwnOutput";
+const JOIN = "ParleyJoinScores";
 let registered = false;
 
 function scoresKernel(args: { inputs: Record<string, tf.TensorInfo>; attrs: Record<string, any>; backend: unknown }): tf.TensorInfo {
@@ -191,6 +241,17 @@ function outputKernel(args: { inputs: Record<string, tf.TensorInfo>; attrs: Reco
   return out;
 }
 
+function joinKernel(args: { inputs: Record<string, tf.TensorInfo>; attrs: Record<string, any>; backend: unknown }): tf.TensorInfo {
+  const be = args.backend as WasmBackendLike;
+  const { pre, own, mask } = args.inputs as Record<string, tf.TensorInfo>;
+  const [KV, B, GT, S] = (own as tf.TensorInfo).shape as [number, number, number, number];
+  const W = (mask as tf.TensorInfo).shape[3] as number;
+  const out = be.makeOutput([KV, B, GT, W], "float32");
+  const off = (t: tf.TensorInfo) => memoryOffset(be, t.dataId);
+  (kernelsFor(be) as Kernels).joinScores(off(pre as tf.TensorInfo), off(own as tf.TensorInfo), off(mask as tf.TensorInfo), off(out), KV * B, B, GT, W - S, S);
+  return out;
+}
+
 /** Whether the own-key kernels can run on the active backend (wasm with SIMD and a reachable heap memory). */
 export function ownAttentionAvailable(): boolean {
   const be = wasmBackend();
@@ -198,6 +259,7 @@ export function ownAttentionAvailable(): boolean {
   if (!registered) {
     tf.registerKernel({ kernelName: SCORES, backendName: "wasm", kernelFunc: scoresKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: OUTPUT, backendName: "wasm", kernelFunc: outputKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: JOIN, backendName: "wasm", kernelFunc: joinKernel as unknown as tf.KernelFunc });
     registered = true;
   }
   return true;
@@ -220,4 +282,24 @@ export function ownScores(q: tf.Tensor, kT: tf.Tensor4D, pre: tf.Tensor, mask: t
  */
 export function ownOutput(p: tf.Tensor4D, v: tf.Tensor4D, pre: tf.Tensor, S: number): tf.Tensor4D {
   return tf.engine().runKernel(OUTPUT, { p, v, pre }, { S } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/**
+ * Several query positions per row (T > 1 extends): concat([pre, own], -1) + mask as one pass, [KV, B, GT, Pm + S].
+ * pre: prefix scores (size KV * B * GT * Pm); own: own-key scores [KV, B, GT, S]; mask [1, B, GT, Pm + S].
+ * Needs ownAttentionAvailable().
+ */
+export function joinScores(pre: tf.Tensor, own: tf.Tensor4D, mask: tf.Tensor4D): tf.Tensor4D {
+  return tf.engine().runKernel(JOIN, { pre, own, mask }, {}) as tf.Tensor4D;
+}
+
+/**
+ * wasm, in place: one new token's keys k / values v [B, KV, 1, hd] into column `col` of kT [KV, B, hd, C] and
+ * v [KV, B, C, hd] (wasm-heap.ts writeColumn as one kernel call). Needs ownAttentionAvailable().
+ */
+export function writeOwnColumn(k: tf.Tensor4D, v: tf.Tensor4D, kT: tf.Tensor4D, vBuf: tf.Tensor4D, col: number): void {
+  const be = wasmBackend() as WasmBackendLike;
+  const [B, KV, , hd] = k.shape;
+  const off = (t: tf.Tensor) => memoryOffset(be, t.dataId);
+  (kernelsFor(be) as Kernels).writeColumn(off(k), off(v), off(kT), off(vBuf), B, KV, hd, kT.shape[3], col);
 }

@@ -7,7 +7,7 @@ import { headDim } from "./config";
 import { appendValidity, extendMask, lastLogits, selectRowState } from "./kv-cache";
 import { MASK_VALUE, positionsFromMask } from "./ops";
 import type { PrefixEntry } from "./prefix-cache";
-import { ownAttentionAvailable, ownOutput, ownScores } from "./own-attention";
+import { joinScores, ownAttentionAvailable, ownOutput, ownScores, writeOwnColumn } from "./own-attention";
 import { GemmWeights, type GemmSegment } from "./prefix-gemm";
 import type { Transformer } from "./transformer";
 import { pickRows, placeRows, writeColumn } from "./wasm-heap";
@@ -393,7 +393,8 @@ export class SharedPrefixKv {
       // One token per row, written into the spare column of the buffers (no per-step copy of every own key).
       ownKT = this.ownKT[l] as tf.Tensor4D;
       ownV = this.ownV[l] as tf.Tensor4D;
-      writeColumn(k, v, ownKT, ownV, st.writeAt);
+      if (this.ownKernel) writeOwnColumn(k, v, ownKT, ownV, st.writeAt);
+      else writeColumn(k, v, ownKT, ownV, st.writeAt);
     } else {
       // Own keys: the chunk rows' cached ones (if any) followed by the new ones, kept beyond the forward's tidy.
       const S0 = (this.valid[0] as number[]).length;
@@ -430,7 +431,11 @@ export class SharedPrefixKv {
       T === 1
         ? tf.sum(tf.mul(tf.reshape(qK, [KV, B, G, hd, 1]), tf.reshape(ownKT, [KV, B, 1, hd, S])), 3)
         : tf.matMul(tf.reshape(qK, [KV * B, GT, hd]) as tf.Tensor3D, tf.reshape(ownKT, [KV * B, hd, S]) as tf.Tensor3D);
-    const probs = tf.softmax(tf.add(tf.concat([tf.reshape(sPre, [KV, B, GT, Pm]), tf.reshape(sOwn, [KV, B, GT, S])], 3), mask));
+    const joined =
+      this.ownKernel
+        ? joinScores(sPre, tf.reshape(sOwn, [KV, B, GT, S]), mask) // concat + mask add in one pass (same values)
+        : tf.add(tf.concat([tf.reshape(sPre, [KV, B, GT, Pm]), tf.reshape(sOwn, [KV, B, GT, S])], 3), mask);
+    const probs = tf.softmax(joined);
     const pPre = tf.slice(probs, [0, 0, 0, 0], [KV, B, GT, Pm]);
     const pOwn = tf.slice(probs, [0, 0, 0, Pm], [KV, B, GT, S]);
     const aPre = tf.reshape((this.vb[l] as GemmWeights).matMul(pPre, segments), [KV, B, GT, hd]);

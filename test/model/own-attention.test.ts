@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../../src/core/rng";
 import { generate, initBackend, microModelConfig, type SampleOptions } from "../../src/model";
-import { ownAttentionAvailable, ownOutput, ownScores } from "../../src/model/own-attention";
+import { joinScores, ownAttentionAvailable, ownOutput, ownScores, writeOwnColumn } from "../../src/model/own-attention";
+import { writeColumn } from "../../src/model/wasm-heap";
 import { PrefixCache } from "../../src/model/prefix-cache";
 import { SharedPrefixKv } from "../../src/model/shared-prefix-kv";
 import { LLAMA_GQA, perturbedModel, randomIds } from "./model-fixtures";
@@ -53,6 +54,31 @@ test("own-key kernels equal the tf ops they replace, bit for bit (head dims 4-32
       sameBits(out.dataSync(), wantOut.dataSync(), `${label} output`);
     });
     assert.equal(tf.memory().numTensors, start, `${label}: no tensors left`);
+  }
+});
+
+test("joinScores (T > 1: concat + mask in one pass) and writeOwnColumn equal the tf ops / heap copies they replace", () => {
+  const r = new Rng(8);
+  for (const [KV, B, GT, Pm, S] of [[2, 5, 6, 13, 7], [1, 3, 4, 0, 5], [2, 7, 10, 33, 1], [2, 2, 3, 9, 16]] as Array<[number, number, number, number, number]>) {
+    tf.tidy(() => {
+      const pre = seeded([KV * B * GT, Pm], r);
+      const own = seeded([KV, B, GT, S], r) as tf.Tensor4D;
+      const mask = tf.tensor4d(Array.from({ length: B * GT * (Pm + S) }, () => (r.next() < 0.4 ? -1e9 : 0)), [1, B, GT, Pm + S]);
+      const want = tf.add(tf.concat([tf.reshape(pre, [KV, B, GT, Pm]), own], 3), mask);
+      sameBits(joinScores(pre, own, mask).dataSync(), want.dataSync(), `join KV ${KV} B ${B} GT ${GT} Pm ${Pm} S ${S}`);
+    });
+  }
+  for (const [B, KV, hd, C, col] of [[5, 2, 32, 11, 4], [1, 1, 4, 3, 2], [7, 2, 8, 40, 0]] as Array<[number, number, number, number, number]>) {
+    const k = seeded([B, KV, 1, hd], r) as tf.Tensor4D;
+    const v = seeded([B, KV, 1, hd], r) as tf.Tensor4D;
+    const bufs = () => [seeded([KV, B, hd, C], new Rng(C)) as tf.Tensor4D, seeded([KV, B, C, hd], new Rng(C + 1)) as tf.Tensor4D];
+    const [kA, vA] = bufs() as [tf.Tensor4D, tf.Tensor4D];
+    const [kB, vB] = bufs() as [tf.Tensor4D, tf.Tensor4D];
+    writeColumn(k, v, kA, vA, col);
+    writeOwnColumn(k, v, kB, vB, col);
+    sameBits(kB.dataSync(), kA.dataSync(), `writeOwnColumn keys B ${B}`);
+    sameBits(vB.dataSync(), vA.dataSync(), `writeOwnColumn values B ${B}`);
+    tf.dispose([k, v, kA, vA, kB, vB]);
   }
 });
 
