@@ -88,7 +88,7 @@ export interface SftExample {
    * Optional grammar sets: at reply positions inside a move header, the ids the turn grammar allows there (`at`
    * indexes inputIds). Grammar-aware format tuning raises their total probability (src/train/sft-update.ts).
    */
-  allowed?: Array<{ at: number; ids: number[] }>;
+  allowed?: Array<{ at: number; ids: number[]; exclude?: boolean }>;
 }
 
 export interface SftEncoder {
@@ -122,7 +122,7 @@ export function buildSftExamples(
     }
     const ex: SftExample = { inputIds: [...prompt, ...reply], lossMask: [...new Array<number>(prompt.length).fill(0), ...new Array<number>(reply.length).fill(1)] };
     const sets = setsOf?.(t, reply);
-    if (sets) ex.allowed = sets.map((x) => ({ at: prompt.length + x.at, ids: x.ids }));
+    if (sets) ex.allowed = sets.map((x) => ({ ...x, at: prompt.length + x.at }));
     examples.push(ex);
   }
   return { examples, dropped };
@@ -145,12 +145,54 @@ export function transcriptGrammar(t: ChatTranscript, scenario: Scenario): LineGr
 function grammarSetsOf(src: SftGrammarSource, endIds: readonly number[]) {
   const byId = new Map(src.scenarios.map((s) => [s.id, s]));
   const compiled = new WeakMap<LineGrammar, CompiledLineGrammar>();
+  const letterTokens = optionLetterTokens(src.tokenizer);
   return (t: ChatTranscript, replyIds: readonly number[]) => {
     const scenario = byId.get(t.scenarioId);
     const g = scenario ? transcriptGrammar(t, scenario) : null;
     if (!g) return null;
     let c = compiled.get(g);
     if (!c) compiled.set(g, (c = compileLineGrammar(g)));
-    return headerAllowedSets(c, src.tokenizer, replyIds, endIds);
+    const header = headerAllowedSets(c, src.tokenizer, replyIds, endIds);
+    if (!header) return null;
+    const refs = optionReferenceSets(scenario!.structured!, src.tokenizer, replyIds, letterTokens, header.length);
+    return [...header, ...refs];
   };
+}
+
+/** Ids whose text starts with "=" and a lowercase letter ("=a", "=c,"), with that letter's option index. */
+function optionLetterTokens(tok: Tokenizer): Array<{ id: number; option: number }> {
+  const out: Array<{ id: number; option: number }> = [];
+  for (let id = 0; id < tok.vocabSize; id++) {
+    if (tok.isSpecial(id)) continue;
+    const m = /^=([a-z])/.exec(tok.decode([id]));
+    if (m) out.push({ id, option: m[1]!.charCodeAt(0) - 97 });
+  }
+  return out;
+}
+
+/**
+ * Option references in the free text after the header ("I cannot give up 3=b"): where the text so far ends in an issue
+ * number k and the next token starts with "=" + letter, the "=letter" tokens naming options issue k lacks (all of them
+ * when there is no issue k) are excluded. Notes then never teach letters that do not exist, which a small policy would
+ * otherwise carry over into its packages.
+ */
+function optionReferenceSets(
+  structured: NonNullable<Scenario["structured"]>,
+  tok: Tokenizer,
+  replyIds: readonly number[],
+  letterTokens: ReadonlyArray<{ id: number; option: number }>,
+  from: number,
+): Array<{ at: number; ids: number[]; exclude: true }> {
+  const out: Array<{ at: number; ids: number[]; exclude: true }> = [];
+  let text = tok.decode(replyIds.slice(0, from) as number[]);
+  for (let i = from; i < replyIds.length; i++) {
+    const piece = tok.decode([replyIds[i]!]);
+    const k = /(?:^|[^0-9])([0-9]+)$/.exec(text);
+    if (k && /^=[a-z]/.test(piece)) {
+      const n = structured.issues[Number(k[1]) - 1]?.options.length ?? 0;
+      out.push({ at: i, ids: letterTokens.filter((x) => x.option >= n).map((x) => x.id), exclude: true });
+    }
+    text += piece;
+  }
+  return out;
 }

@@ -17,8 +17,11 @@ import { globalNorm, type AdamW } from "./optimizer";
 export interface SftSample {
   inputIds: readonly number[];
   lossMask: readonly number[];
-  /** Optional: at inputIds index `at`, the ids allowed there (the target must be one of them). */
-  allowed?: ReadonlyArray<{ at: number; ids: readonly number[] }>;
+  /**
+   * Optional: at inputIds index `at`, the ids allowed there (the target must be one of them), or with `exclude`, the
+   * ids NOT allowed there (for positions where almost everything is allowed).
+   */
+  allowed?: ReadonlyArray<{ at: number; ids: readonly number[]; exclude?: boolean }>;
 }
 
 export interface SftUpdateOptions {
@@ -45,17 +48,20 @@ export interface SftUpdateResult {
   finite: boolean;
 }
 
-/** The bias rows of one packed micro-batch: 0 on allowed ids, -1e9 elsewhere, at constrained positions only. */
+/** The bias rows of one packed micro-batch: 0 on allowed ids, -1e9 on the others, at constrained positions only. */
 function setBiasOf(samples: readonly SftSample[], indices: readonly number[], T: number, V: number): { bias: Float32Array; mask: Float32Array } {
   const bias = new Float32Array(indices.length * (T - 1) * V);
   const mask = new Float32Array(indices.length * (T - 1));
   indices.forEach((si, r) => {
-    for (const { at, ids } of samples[si]!.allowed ?? []) {
+    for (const { at, ids, exclude } of samples[si]!.allowed ?? []) {
       if (at < 1 || at >= samples[si]!.inputIds.length) throw new RangeError(`sftUpdate: sample ${si} has a grammar set at ${at}, outside 1..${samples[si]!.inputIds.length - 1}`);
       const row = r * (T - 1) + at - 1;
       const off = row * V;
-      bias.fill(-1e9, off, off + V);
-      for (const id of ids) bias[off + id] = 0;
+      if (exclude) for (const id of ids) bias[off + id] = -1e9;
+      else {
+        bias.fill(-1e9, off, off + V);
+        for (const id of ids) bias[off + id] = 0;
+      }
       mask[row] = 1;
     }
   });

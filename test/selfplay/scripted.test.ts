@@ -78,24 +78,37 @@ test("grammar-aware SFT examples: standing offers recorded; every grammar set ho
   const enc = chatEncoder(tok);
   const { examples } = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios } });
   assert.equal(examples.length, c.transcripts.length);
+  let refs = 0;
   examples.forEach((ex, i) => {
     const t = c.transcripts[i]!;
     const start = ex.lossMask.indexOf(1);
     assert.ok(ex.allowed && ex.allowed.length > 0, `example ${i} has grammar sets`);
+    const headerSets = ex.allowed.filter((a) => !a.exclude);
     let prev = start - 1;
-    for (const { at, ids } of ex.allowed) {
+    for (const { at, ids } of headerSets) {
       assert.ok(at > prev && ex.lossMask[at] === 1, `position ${at} is a reply position, in order`);
       assert.ok(ids.includes(ex.inputIds[at]!), `target ${ex.inputIds[at]} allowed at ${at}`);
       prev = at;
     }
     // The constrained positions are a prefix of the reply and stay in the header (before any free text).
-    assert.deepEqual(ex.allowed.map((a) => a.at), ex.allowed.map((_, k) => start + k));
+    assert.deepEqual(headerSets.map((a) => a.at), headerSets.map((_, k) => start + k));
+    // Option references in the free text ("I keep 1=b"): the "=letter" tokens of options the issue lacks are excluded.
+    const s = scenarios.find((x) => x.id === t.scenarioId)!.structured!;
+    for (const { at, ids, exclude } of ex.allowed.filter((a) => a.exclude)) {
+      assert.equal(exclude, true);
+      assert.ok(at > prev && ex.lossMask[at] === 1 && !ids.includes(ex.inputIds[at]!));
+      const k = Number(/([0-9]+)$/.exec(tok.decode(ex.inputIds.slice(start, at)))![1]);
+      const expected = [...Array(tok.vocabSize).keys()].filter((id) => !tok.isSpecial(id) && /^=[a-z]/.test(tok.decode([id])) && tok.decode([id]).charCodeAt(1) - 97 >= s.issues[k - 1]!.options.length);
+      assert.deepEqual(ids, expected);
+      refs++;
+    }
     const header = tok.decode(ex.inputIds.slice(start, prev + 1));
     const bar = t.response.indexOf(" | ");
     assert.ok(t.response.startsWith(header) || (header.endsWith(tok.decode([enc.endIds[0]!])) && header.startsWith(t.response)), `${JSON.stringify(header)} vs ${JSON.stringify(t.response)}`);
     // Only the last constrained token may reach into the note (a token like " | a" crosses from header to free text).
     if (bar >= 0) assert.ok(tok.decode(ex.inputIds.slice(start, prev)).length < bar + 3, `${JSON.stringify(header)} stops at the note of ${JSON.stringify(t.response)}`);
   });
+  assert.ok(refs > 10, `${refs} option references in notes`);
   // After "PROPOSE 1", the "=letter" tokens allowed are exactly the options issue 1 has.
   let checked = 0;
   examples.forEach((ex, i) => {

@@ -80,3 +80,18 @@ test("sftUpdate: a grammar set outside the sample is an error", () => {
     model.dispose();
   }
 });
+
+test("sftUpdate: an exclude set scores -log(1 - P(excluded ids))", () => {
+  const model = new Transformer(microModelConfig(16, { maxSeqLen: 16 }), 4);
+  const opt = new AdamW(model.trainableVariables(), { weightDecay: 0 });
+  try {
+    const s: SftSample = { inputIds: [1, 10, 5, 6, 2], lossMask: [0, 0, 0, 1, 1], allowed: [{ at: 3, ids: [7, 9], exclude: true }] };
+    const p = 1 - massOf(model, s, 3, [7, 9]);
+    const r = sftUpdate(model, opt, [s], { lr: 1e-3, maxGradNorm: 1, microBatchBudget: 64, grammarWeight: 1 });
+    assert.equal(r.constrained, 1);
+    assert.ok(Math.abs(r.grammarNll + Math.log(p)) < 1e-5, `${r.grammarNll} vs ${-Math.log(p)}`);
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+});
