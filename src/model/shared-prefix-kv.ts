@@ -64,9 +64,9 @@ export class SharedPrefixKv {
   private chunk: ChunkState | null = null;
   /** wasm: own-key buffers have spare zero columns (capacity) and decode steps write into them in place. */
   private readonly inPlace: boolean;
-  /** Off: one-query attention runs as tf ops instead of the wasm own-key kernels (tests compare the two). */
+  /** Off: the attention runs as tf ops and JS heap copies instead of the wasm kernels (tests compare the two). */
   static ownKernels = true;
-  /** wasm: one-query attention over the own keys by the kernels of own-attention.ts. */
+  /** wasm: one-query attention, the score join of T > 1 extends and in-place writes by the kernels of own-attention.ts. */
   private readonly ownKernel: boolean;
 
   /**
