@@ -1,7 +1,7 @@
 // Format-tuning experiment: scripted corpus -> BPE -> default policy (d128 L4) -> SFT -> self-play on held-out scenarios.
 // Measures the share of well-formed turns, agreement rate and oracle CA of the tuned policy (issue 4 acceptance).
 // Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--steps N] [--dialogues 600] [--init CKPT] [--out runs/format-tune]
-//        [--grammar-weight W] (grammar-aware SFT, src/train/sft-update.ts; 0 = plain NLL)
+//        [--grammar-weight W] (grammar-aware SFT, src/train/sft-update.ts; default 1; 0 = plain NLL as before)
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       steps: { type: "string", default: "100000" },
       init: { type: "string" },
       "min-lr-ratio": { type: "string" },
-      "grammar-weight": { type: "string", default: "0" },
+      "grammar-weight": { type: "string", default: "1" },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });

@@ -21,7 +21,7 @@ export interface FormatTuneOptions {
   /** Micro-batch token budget for gradient accumulation. Default 4096. */
   microBatchTokens?: number;
   maxGradNorm?: number;
-  /** Weight of the grammar term (examples' `allowed` sets); 0 (default) = plain NLL. */
+  /** Weight of the grammar term on examples that carry `allowed` sets (buildSftExamples' `grammar` option). Default 1; 0 = plain NLL. */
   grammarWeight?: number;
   seed: number;
   /** Stop early after this many wall-clock seconds (the steps done so far are kept). */
@@ -64,7 +64,7 @@ export function formatTune(model: Transformer, examples: readonly SftExample[], 
           ? warm > 0 && step < warm ? (peak * (step + 1)) / warm : peak
           : lrAt(step, { lr: peak, warmupSteps: warm, totalSteps: options.steps, minLrRatio: options.minLrRatio });
       const res = sftUpdate(model, optimizer, batch, {
-        lr, maxGradNorm: options.maxGradNorm ?? 1, microBatchBudget: options.microBatchTokens ?? 4096, grammarWeight: options.grammarWeight ?? 0,
+        lr, maxGradNorm: options.maxGradNorm ?? 1, microBatchBudget: options.microBatchTokens ?? 4096, grammarWeight: options.grammarWeight ?? 1,
       });
       const rec = { step: step + 1, nll: res.nll, grammarNll: res.grammarNll, tokens: res.tokens, lr, seconds: (Date.now() - t0) / 1000 };
       records.push(rec);
