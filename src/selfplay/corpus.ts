@@ -85,8 +85,9 @@ export interface SftExample {
   inputIds: number[];
   lossMask: number[];
   /**
-   * Optional grammar sets: at reply positions inside a move header, the ids the turn grammar allows there (`at`
-   * indexes inputIds). Grammar-aware format tuning raises their total probability (src/train/sft-update.ts).
+   * Optional grammar sets (`at` indexes inputIds): at reply positions inside a move header, the ids the turn grammar
+   * allows there; with `exclude`, at option references in the notes, the "=letter" ids of options the issue lacks.
+   * Grammar-aware format tuning raises the allowed mass (src/train/sft-update.ts).
    */
   allowed?: Array<{ at: number; ids: number[]; exclude?: boolean }>;
 }

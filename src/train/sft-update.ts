@@ -2,7 +2,8 @@
 //
 // Grammar-aware SFT: at reply positions inside a move header (examples' `allowed` sets, see
 // src/selfplay/corpus.ts), the extra term -log P(next token in the grammar's allowed set) pushes probability off
-// tokens the grammar forbids there, e.g. "=c" after an issue that has only options a and b. Plain NLL only ever
+// tokens the grammar forbids there, e.g. "=c" after an issue that has only options a and b (and likewise at option
+// references in the notes, where the sets list the excluded ids instead). Plain NLL only ever
 // raises the target; a small policy then learns the marginal letter distribution and writes option letters that do
 // not exist in the scenario. The term is an unlikelihood-style loss (Welleck et al., 2019) with the grammar as the
 // negative set; weight 0 gives plain SFT.
