@@ -148,23 +148,23 @@ export class SharedPrefixKv {
       const W = this.Pmax + (writeAt >= 0 ? cap : S0 + T);
       const rowsPerChunk = writeAt >= 0 ? B : Math.max(1, Math.floor(SharedPrefixKv.scoreBudget / (this.KV * G * T * W)));
       const hiddens: tf.Tensor3D[] = [];
-      const newK: tf.Tensor4D[][] = [];
-      const newVT: tf.Tensor4D[][] = [];
+      const newKT: tf.Tensor4D[][] = [];
+      const newV: tf.Tensor4D[][] = [];
       try {
         for (let r0 = 0; r0 < B; r0 += rowsPerChunk) {
           const r1 = Math.min(B, r0 + rowsPerChunk);
           const rows = Array.from({ length: r1 - r0 }, (_, i) => r0 + i);
           const st = this.runChunk(model, rows, ids.slice(r0, r1), m.slice(r0 * T, r1 * T), positions.subarray(r0 * T, r1 * T), G, T, S0, W, writeAt, lastOnly);
           hiddens.push(st.hidden);
-          newK.push(st.ownKT);
-          newVT.push(st.ownV);
+          newKT.push(st.ownKT);
+          newV.push(st.ownV);
         }
       } catch (e) {
-        for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
+        for (const t of [...hiddens, ...newKT.flat(), ...newV.flat()]) t.dispose();
         throw e;
       }
       const hidden = joinRows(hiddens, 0);
-      if (writeAt < 0) out = { hidden, ownKT: this.ownKT.map((_, l) => joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1)), ownV: this.ownV.map((_, l) => joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1)) };
+      if (writeAt < 0) out = { hidden, ownKT: this.ownKT.map((_, l) => joinRows(newKT.map((c) => c[l] as tf.Tensor4D), 1)), ownV: this.ownV.map((_, l) => joinRows(newV.map((c) => c[l] as tf.Tensor4D), 1)) };
       else out = { hidden, ownKT: [], ownV: [] };
     }
     if (writeAt < 0) {
@@ -202,8 +202,8 @@ export class SharedPrefixKv {
     const buckets = planPrefillBuckets(len, (rows, t) => KV * G * rows * t * (Pmax + t) <= SharedPrefixKv.scoreBudget);
     const order: number[] = [];
     const hiddens: tf.Tensor3D[] = [];
-    const newK: tf.Tensor4D[][] = [];
-    const newVT: tf.Tensor4D[][] = [];
+    const newKT: tf.Tensor4D[][] = [];
+    const newV: tf.Tensor4D[][] = [];
     try {
       for (const bucket of buckets) {
         // Rows of one prefix adjacent: one prefix GEMM per run.
@@ -220,17 +220,17 @@ export class SharedPrefixKv {
         if (this.inPlace) {
           // Placed by one heap copy per row below (no pad / concat / gather on wasm).
           hiddens.push(st.hidden);
-          newK.push(st.ownKT);
-          newVT.push(st.ownV);
+          newKT.push(st.ownKT);
+          newV.push(st.ownV);
         } else {
           hiddens.push(lastOnly ? st.hidden : padAxis(st.hidden, 1, off, 0));
-          newK.push(st.ownKT.map((k) => padAxis(k, 3, off, 0)));
-          newVT.push(st.ownV.map((v) => padAxis(v, 2, off, 0)));
+          newKT.push(st.ownKT.map((k) => padAxis(k, 3, off, 0)));
+          newV.push(st.ownV.map((v) => padAxis(v, 2, off, 0)));
         }
       }
-      if (this.inPlace) return this.placeBuckets(hiddens, newK, newVT, order, T, spare, lastOnly ? 1 : T);
+      if (this.inPlace) return this.placeBuckets(hiddens, newKT, newV, order, T, spare, lastOnly ? 1 : T);
     } catch (e) {
-      for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
+      for (const t of [...hiddens, ...newKT.flat(), ...newV.flat()]) t.dispose();
       throw e;
     }
     // Back to row order (order[i] = the row at position i of the joined buckets).
@@ -247,8 +247,8 @@ export class SharedPrefixKv {
     };
     return {
       hidden: put(joinRows(hiddens, 0), 0),
-      ownKT: this.ownKT.map((_, l) => put(joinRows(newK.map((c) => c[l] as tf.Tensor4D), 1), 1)),
-      ownV: this.ownV.map((_, l) => put(joinRows(newVT.map((c) => c[l] as tf.Tensor4D), 1), 1)),
+      ownKT: this.ownKT.map((_, l) => put(joinRows(newKT.map((c) => c[l] as tf.Tensor4D), 1), 1)),
+      ownV: this.ownV.map((_, l) => put(joinRows(newV.map((c) => c[l] as tf.Tensor4D), 1), 1)),
     };
   }
 
@@ -259,7 +259,7 @@ export class SharedPrefixKv {
    * values as pad + concat + gather + pad, without those kernels (the gather alone is slow on wasm). Disposes the parts.
    */
   private placeBuckets(
-    hiddens: tf.Tensor3D[], newK: tf.Tensor4D[][], newVT: tf.Tensor4D[][], order: number[], T: number, spare: number, Th: number,
+    hiddens: tf.Tensor3D[], newKT: tf.Tensor4D[][], newV: tf.Tensor4D[][], order: number[], T: number, spare: number, Th: number,
   ): { hidden: tf.Tensor3D; ownKT: tf.Tensor4D[]; ownV: tf.Tensor4D[]; spared: boolean } {
     const B = this.batch;
     const { KV, hd } = this;
@@ -276,21 +276,21 @@ export class SharedPrefixKv {
       let i0 = 0;
       hiddens.forEach((h, c) => {
         const n = h.shape[0];
-        const Tc = ((newK[c] as tf.Tensor4D[])[0] as tf.Tensor4D).shape[3]; // the bucket's length (h may be its last position only)
+        const Tc = ((newKT[c] as tf.Tensor4D[])[0] as tf.Tensor4D).shape[3]; // the bucket's length (h may be its last position only)
         const rows = order.slice(i0, i0 + n);
         i0 += n;
         const off = T - Tc;
         placeRows(h, hidden, 1, rows, h.shape[1], d, Th, d, Th - h.shape[1], 0);
         for (let l = 0; l < ownKT.length; l++) {
-          placeRows((newK[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownKT[l] as tf.Tensor4D, KV, rows, hd, Tc, hd, C, 0, off);
-          placeRows((newVT[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownV[l] as tf.Tensor4D, KV, rows, Tc, hd, C, hd, off, 0);
+          placeRows((newKT[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownKT[l] as tf.Tensor4D, KV, rows, hd, Tc, hd, C, 0, off);
+          placeRows((newV[c] as tf.Tensor4D[])[l] as tf.Tensor4D, ownV[l] as tf.Tensor4D, KV, rows, Tc, hd, C, hd, off, 0);
         }
       });
     } catch (e) {
       for (const t of [hidden, ...ownKT, ...ownV]) t.dispose();
       throw e;
     }
-    for (const t of [...hiddens, ...newK.flat(), ...newVT.flat()]) t.dispose();
+    for (const t of [...hiddens, ...newKT.flat(), ...newV.flat()]) t.dispose();
     return { hidden, ownKT, ownV, spared: true };
   }
 

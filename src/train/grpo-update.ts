@@ -2,7 +2,7 @@
 // Follows TRL's GRPOTrainer inner loop (num_iterations, old log-probs from the pre-update policy, k3 KL to a reference).
 import * as tf from "@tensorflow/tfjs";
 import type { AdamW } from "./optimizer";
-import { globalNorm } from "./optimizer";
+import { accumulateGradients, applyIfFinite } from "./optimizer";
 import type { LossType } from "./grpo-config";
 import { planBatch, type PackableSample, type PackedBatch } from "./batching";
 import { grpoLoss, addStatSums, summariseLossStats, stopGradient, type LossStats } from "./grpo-loss";
@@ -132,27 +132,10 @@ export function grpoUpdate(
       statSums = addStatSums(statSums, stats!.dataSync());
       if (kept) oldLp[k] = (kept as tf.Tensor).dataSync().slice() as Float32Array;
       tf.dispose([value, stats!, ...(kept ? [kept] : []), t.ids, t.mask, t.advantages, t.weights, ...(old ? [old] : []), ...(ref ? [ref] : [])]);
-      if (acc === null) acc = grads;
-      else {
-        const prev: tf.NamedTensorMap = acc;
-        acc = {};
-        for (const name of Object.keys(prev)) {
-          acc[name] = tf.add(prev[name]!, grads[name]!);
-        }
-        tf.dispose(Object.values(prev));
-        tf.dispose(Object.values(grads));
-      }
+      acc = accumulateGradients(acc, grads);
     });
-    const gradMap = acc as unknown as tf.NamedTensorMap;
-    const normT = globalNorm(Object.values(gradMap));
-    const norm = normT.dataSync()[0]!;
-    normT.dispose();
-    if (!Number.isFinite(passLoss) || !Number.isFinite(norm)) {
-      tf.dispose(Object.values(gradMap));
-      return { ...base, loss: passLoss, gradNorm: norm, stats: summariseLossStats(statSums), optimizerSteps: steps, finite: false };
-    }
-    optimizer.applyGradients(gradMap, { lr: o.lr, ...(o.maxGradNorm > 0 ? { maxGradNorm: o.maxGradNorm } : {}) });
-    tf.dispose(Object.values(gradMap));
+    const { gradNorm: norm, finite } = applyIfFinite(optimizer, acc as unknown as tf.NamedTensorMap, passLoss, { lr: o.lr, ...(o.maxGradNorm > 0 ? { maxGradNorm: o.maxGradNorm } : {}) });
+    if (!finite) return { ...base, loss: passLoss, gradNorm: norm, stats: summariseLossStats(statSums), optimizerSteps: steps, finite: false };
     lossSum += passLoss;
     normSum += norm;
     steps++;

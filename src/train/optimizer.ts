@@ -52,6 +52,32 @@ export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): 
   });
 }
 
+/**
+ * Gradient accumulation over micro-batches: acc + grads by variable name (tf.variableGrads maps). Disposes both inputs
+ * and returns the new sum; acc null (the first micro-batch) returns grads itself.
+ */
+export function accumulateGradients(acc: tf.NamedTensorMap | null, grads: tf.NamedTensorMap): tf.NamedTensorMap {
+  if (acc === null) return grads;
+  const sum: tf.NamedTensorMap = {};
+  for (const name of Object.keys(acc)) sum[name] = tf.add(acc[name]!, grads[name]!);
+  tf.dispose([...Object.values(acc), ...Object.values(grads)]);
+  return sum;
+}
+
+/**
+ * The NaN guard of an update: the global norm of the accumulated gradients, and one optimizer step only when both
+ * `loss` and that norm are finite (otherwise the weights stay untouched). Disposes the gradients.
+ */
+export function applyIfFinite(optimizer: AdamW, grads: tf.NamedTensorMap, loss: number, options: ApplyOptions): { gradNorm: number; finite: boolean } {
+  const normT = globalNorm(Object.values(grads));
+  const gradNorm = normT.dataSync()[0]!;
+  normT.dispose();
+  const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
+  if (finite) optimizer.applyGradients(grads, options);
+  tf.dispose(Object.values(grads));
+  return { gradNorm, finite };
+}
+
 export interface ApplyOptions {
   lr: number;
   /** Clip the global gradient norm to this value (omit or <= 0 for no clipping). */

@@ -13,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Transformer } from "../model/transformer";
 import { planMicroBatches, packSamples, trainedTokenCount } from "./batching";
-import { globalNorm, type AdamW } from "./optimizer";
+import { accumulateGradients, applyIfFinite, type AdamW } from "./optimizer";
 
 export interface SftSample {
   inputIds: readonly number[];
@@ -105,23 +105,11 @@ export function sftUpdate(model: Transformer, optimizer: AdamW, samples: readonl
     nllSum += n!;
     setSum += s!;
     tf.dispose([value, parts as unknown as tf.Tensor, ids, mask, ...(bias ? [bias, setMask!] : [])]);
-    if (acc === null) acc = grads;
-    else {
-      const prev: tf.NamedTensorMap = acc;
-      acc = {};
-      for (const name of Object.keys(prev)) acc[name] = tf.add(prev[name]!, grads[name]!);
-      tf.dispose([...Object.values(prev), ...Object.values(grads)]);
-    }
+    acc = accumulateGradients(acc, grads);
   }
-  const gradMap = acc as unknown as tf.NamedTensorMap;
-  const normT = globalNorm(Object.values(gradMap));
-  const gradNorm = normT.dataSync()[0]!;
-  normT.dispose();
   const nll = nllSum / tokens;
   const grammarNll = constrained > 0 ? setSum / constrained : NaN;
   const loss = nll + (constrained > 0 ? weight * grammarNll : 0);
-  const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
-  if (finite) optimizer.applyGradients(gradMap, { lr: o.lr, ...(o.maxGradNorm > 0 ? { maxGradNorm: o.maxGradNorm } : {}) });
-  tf.dispose(Object.values(gradMap));
+  const { gradNorm, finite } = applyIfFinite(optimizer, acc!, loss, { lr: o.lr, ...(o.maxGradNorm > 0 ? { maxGradNorm: o.maxGradNorm } : {}) });
   return { nll, grammarNll, loss, gradNorm, tokens, constrained, finite };
 }
