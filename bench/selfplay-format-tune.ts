@@ -2,6 +2,7 @@
 // Measures the share of well-formed turns, agreement rate and oracle CA of the tuned policy (issue 4 acceptance).
 // Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--steps N] [--dialogues 600] [--init CKPT] [--out runs/format-tune]
 //        [--grammar-weight W] (grammar-aware SFT, src/train/sft-update.ts; default 1; 0 = plain NLL as before)
+//        [--longest-only] (grammar sets keep only the longest token spellings, headerAllowedSets' longestOnly)
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       init: { type: "string" },
       "min-lr-ratio": { type: "string" },
       "grammar-weight": { type: "string", default: "1" },
+      "longest-only": { type: "boolean", default: false },
     },
   });
   await initBackend({ backend: "wasm", quiet: true });
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
   const tok = init?.tokenizer ?? trainBpe(corpus.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: Number(values.vocab) });
   const cfg = defaultModelConfig(tok.vocabSize);
   const grammarWeight = Number(values["grammar-weight"]);
-  const { examples, dropped } = buildSftExamples(corpus.transcripts, chatEncoder(tok), { maxLength: cfg.maxSeqLen, ...(grammarWeight > 0 ? { grammar: { tokenizer: tok, scenarios: data.train } } : {}) });
+  const { examples, dropped } = buildSftExamples(corpus.transcripts, chatEncoder(tok), { maxLength: cfg.maxSeqLen, ...(grammarWeight > 0 ? { grammar: { tokenizer: tok, scenarios: data.train, longestOnly: values["longest-only"] } } : {}) });
   const meanLen = examples.reduce((a, e) => a + e.inputIds.length, 0) / examples.length;
   console.log(`corpus: ${corpus.episodes.length} dialogues, ${corpus.transcripts.length} turns, ${examples.length} SFT examples (dropped ${dropped}), mean ${meanLen.toFixed(0)} tokens; vocab ${tok.vocabSize}` +
     (grammarWeight > 0 ? `; grammar sets on ${examples.filter((e) => e.allowed).length} examples, ${examples.reduce((a, e) => a + (e.allowed?.length ?? 0), 0)} positions` : ""));

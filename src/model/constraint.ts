@@ -195,15 +195,29 @@ export class LineGrammarConstraint implements TokenConstraint {
  * LineGrammarConstraint.inHeader), that position (index into `replyIds`) and the ids the grammar allows there.
  * Positions where free text may start are left out (almost any token is allowed there). Returns null when the reply
  * leaves the grammar. Used to train "grammar-aware" format tuning (src/train/sft-update.ts).
+ * `longestOnly`: drop an allowed token when another allowed token's text extends it ("=" when "=a" is allowed), the
+ * way BPE writes the header: the grammar alone also allows the split spellings, which scripted text never uses, and
+ * mass pushed onto them leads the policy to continuations it never saw. A position whose own token would be dropped
+ * keeps the full set.
  */
-export function headerAllowedSets(grammar: CompiledLineGrammar, tok: Tokenizer, replyIds: readonly number[], endIds: readonly number[]): Array<{ at: number; ids: number[] }> | null {
+export function headerAllowedSets(
+  grammar: CompiledLineGrammar,
+  tok: Tokenizer,
+  replyIds: readonly number[],
+  endIds: readonly number[],
+  options: { longestOnly?: boolean } = {},
+): Array<{ at: number; ids: number[] }> | null {
   const c = new LineGrammarConstraint(grammar, tok, endIds);
   const out: Array<{ at: number; ids: number[] }> = [];
   for (let i = 0; i < replyIds.length; i++) {
     const id = replyIds[i]!;
     if (c.inHeader) {
-      const ids = c.allowedIds();
+      let ids = c.allowedIds();
       if (!ids.includes(id)) return null;
+      if (options.longestOnly) {
+        const longest = longestTokens(ids, tok, endIds);
+        if (longest.includes(id)) ids = longest;
+      }
       out.push({ at: i, ids });
     }
     try {
@@ -213,4 +227,15 @@ export function headerAllowedSets(grammar: CompiledLineGrammar, tok: Tokenizer, 
     }
   }
   return out;
+}
+
+/** The ids among `ids` whose text no other id's text extends (end ids are always kept). */
+export function longestTokens(ids: readonly number[], tok: Tokenizer, endIds: readonly number[] = []): number[] {
+  const ends = new Set(endIds);
+  const texts = ids.map((id) => (ends.has(id) ? null : tok.decode([id])));
+  return ids.filter((_, i) => {
+    const t = texts[i];
+    if (t === null || t === undefined) return true;
+    return !texts.some((u, j) => j !== i && u !== null && u !== undefined && u.length > t.length && u.startsWith(t));
+  });
 }

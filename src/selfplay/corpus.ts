@@ -133,6 +133,8 @@ export function buildSftExamples(
 export interface SftGrammarSource {
   tokenizer: Tokenizer;
   scenarios: readonly Scenario[];
+  /** Header sets keep only the longest spellings (headerAllowedSets' `longestOnly`). Default false. */
+  longestOnly?: boolean;
 }
 
 /** The grammar a transcript's reply follows: the summary grammar, or the move grammar given the standing offer. */
@@ -153,7 +155,7 @@ function grammarSetsOf(src: SftGrammarSource, endIds: readonly number[]) {
     if (!g) return null;
     let c = compiled.get(g);
     if (!c) compiled.set(g, (c = compileLineGrammar(g)));
-    const header = headerAllowedSets(c, src.tokenizer, replyIds, endIds);
+    const header = headerAllowedSets(c, src.tokenizer, replyIds, endIds, { longestOnly: src.longestOnly ?? false });
     if (!header) return null;
     const refs = optionReferenceSets(scenario!.structured!, src.tokenizer, replyIds, letterTokens, header.length);
     return [...header, ...refs];

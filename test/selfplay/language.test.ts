@@ -100,7 +100,9 @@ test("prompts number the issues and letter the options; readPromptView reads the
     const msgs = buildTurnMessages(sc, "b", [{ side: "a", text: "PROPOSE 1=a 2=b 3=a 4=a | mine" }], { contextTurns: 2, maxTurns: 5, style });
     assert.ok(msgs[0]!.content.endsWith(style === "full"
       ? "\nPROPOSE 1=a/b/c 2=a/b/c 3=a/b 4=a/b | short reason\nACCEPT 1=a/b/c 2=a/b/c 3=a/b 4=a/b (accept their last proposal exactly)\nREJECT | short reason"
-      : "\nReply with one line: PROPOSE 1=a/b/c 2=a/b/c 3=a/b 4=a/b | reason, ACCEPT 1=a/b/c 2=a/b/c 3=a/b 4=a/b, or REJECT | reason."));
+      : "\nReply with one line: PROPOSE package | reason, ACCEPT package, or REJECT | reason."));
+    // The compact style spells the package shape out in the cue, right before the reply; the full style only in the rules.
+    assert.ok(msgs[1]!.content.endsWith(style === "full" ? "\nYour move:" : "\nYour move (1=a/b/c 2=a/b/c 3=a/b 4=a/b):"));
     const v = readPromptView(msgs);
     assert.deepEqual(v.issues.map((i) => [i.id, i.options.map((o) => `${o.id}:${o.utility}`).join(" ")]), [
       ["1", "a:2 b:5 c:9"], ["2", "a:8 b:4 c:9"], ["3", "a:3 b:9"], ["4", "a:6 b:4"],

@@ -122,4 +122,27 @@ test("grammar-aware SFT examples: standing offers recorded; every grammar set ho
     }
   });
   assert.ok(checked > 5, `${checked} positions after "PROPOSE 1"`);
+  // longestOnly: the same positions; each set is the full set minus the ids another allowed id's text extends, and
+  // still holds its target. After "PROPOSE 1" the bare "=" goes (the letters "=a".. extend it), the letters stay.
+  const longest = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios, longestOnly: true } }).examples;
+  let dropped = 0;
+  let bareEq = 0;
+  longest.forEach((ex, i) => {
+    const full = examples[i]!.allowed!;
+    assert.deepEqual(ex.allowed!.map((a) => a.at), full.map((a) => a.at));
+    ex.allowed!.forEach(({ at, ids, exclude }, k) => {
+      if (exclude) return assert.deepEqual(ids, full[k]!.ids);
+      assert.ok(ids.includes(ex.inputIds[at]!));
+      const texts = full[k]!.ids.map((id) => tok.decode([id]));
+      const expected = full[k]!.ids.filter((id, j) => !enc.endIds.includes(id) ? !texts.some((u, m) => m !== j && !enc.endIds.includes(full[k]!.ids[m]!) && u.length > texts[j]!.length && u.startsWith(texts[j]!)) : true);
+      assert.deepEqual(ids, expected.includes(ex.inputIds[at]!) ? expected : full[k]!.ids);
+      dropped += full[k]!.ids.length - ids.length;
+      const start = ex.lossMask.indexOf(1);
+      if (tok.decode(ex.inputIds.slice(start, at)) === "PROPOSE 1") {
+        assert.ok(!ids.some((id) => tok.decode([id]) === "=") && full[k]!.ids.some((id) => tok.decode([id]) === "="));
+        bareEq++;
+      }
+    });
+  });
+  assert.ok(dropped > 0 && bareEq > 5, `${dropped} ids dropped, ${bareEq} positions after "PROPOSE 1"`);
 });
