@@ -26,11 +26,13 @@ export const FormatTuneStageConfigSchema = z
     maxGradNorm: z.number().min(0).default(1),
     /**
      * Weight of the grammar term: -log P(tokens the turn grammar allows) at move-header positions, and the missing
-     * options' letters excluded after issue numbers in notes (src/train/sft-update.ts). 0 = plain SFT. Measured after
-     * 250 steps from scratch, free decoding: plain 77% well-formed turns, header term 91-93%, both terms 83-84% with no
-     * invalid letters left (that run cut four-issue packages short). See README, "Known gaps".
+     * options' letters excluded after issue numbers in notes (src/train/sft-update.ts). 0 = plain SFT. Measured from
+     * scratch, free decoding: plain SFT 77% well-formed turns after 250 steps; with the shape in the prompt's cue,
+     * weight 1 for 550 steps then 3 for 200 (bench/format-tune-recipe.sh) 97%. See README, "Known gaps".
      */
     grammarWeight: z.number().min(0).default(1),
+    /** Header sets keep only the longest token spellings ("=a", not the bare "=" it starts with): headerAllowedSets' longestOnly. */
+    longestOnly: z.boolean().default(true),
     /** Padded-token budget of one micro-batch. */
     microBatchSize: z.number().int().positive().default(4096),
     checkpointEvery: z.number().int().positive().default(50),

@@ -177,7 +177,7 @@ export async function runPipeline(config: PipelineConfig, options: PipelineOptio
       const { transcripts, train } = loadData();
       const { model, tok } = loadModel(path.join(dirOf("pretrain"), "final"));
       try {
-        const grammar = config.formatTune.grammarWeight > 0 ? { grammar: { tokenizer: tok, scenarios: train } } : {};
+        const grammar = config.formatTune.grammarWeight > 0 ? { grammar: { tokenizer: tok, scenarios: train, longestOnly: config.formatTune.longestOnly } } : {};
         const { examples, dropped } = buildSftExamples(transcripts, chatEncoder(tok), { maxLength: model.config.maxSeqLen, ...grammar });
         const r = await formatTuneStage(model, tok, examples, { ...config.formatTune, seed: config.formatTune.seed || config.seed }, dirOf("format_tune"), { resume: true, silent });
         return `${examples.length} examples (${dropped} too long), final loss ${r.finalLoss.toFixed(3)}`;
