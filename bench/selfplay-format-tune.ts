@@ -2,7 +2,8 @@
 // Measures the share of well-formed turns, agreement rate and oracle CA of the tuned policy (issue 4 acceptance).
 // Usage: node --import tsx bench/selfplay-format-tune.ts [--minutes 12] [--steps N] [--dialogues 600] [--init CKPT] [--out runs/format-tune]
 //        [--grammar-weight W] (grammar-aware SFT, src/train/sft-update.ts; default 1; 0 = plain NLL as before)
-//        [--longest-only] (grammar sets keep only the longest token spellings, headerAllowedSets' longestOnly)
+//        [--longest-only] (grammar sets keep only the longest token spellings, headerAllowedSets' longestOnly; without the
+//        flag the bench keeps the full sets, as in the earlier runs and stage 1 of bench/format-tune-recipe.sh)
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { generateOfflineDataset } from "../src/data/offline";

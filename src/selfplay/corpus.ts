@@ -133,7 +133,7 @@ export function buildSftExamples(
 export interface SftGrammarSource {
   tokenizer: Tokenizer;
   scenarios: readonly Scenario[];
-  /** Header sets keep only the longest spellings (headerAllowedSets' `longestOnly`). Default false. */
+  /** Header sets keep only the longest spellings (headerAllowedSets' `longestOnly`). Default true. */
   longestOnly?: boolean;
 }
 
@@ -155,7 +155,7 @@ function grammarSetsOf(src: SftGrammarSource, endIds: readonly number[]) {
     if (!g) return null;
     let c = compiled.get(g);
     if (!c) compiled.set(g, (c = compileLineGrammar(g)));
-    const header = headerAllowedSets(c, src.tokenizer, replyIds, endIds, { longestOnly: src.longestOnly ?? false });
+    const header = headerAllowedSets(c, src.tokenizer, replyIds, endIds, { longestOnly: src.longestOnly ?? true });
     if (!header) return null;
     const refs = optionReferenceSets(scenario!.structured!, src.tokenizer, replyIds, letterTokens, header.length);
     return [...header, ...refs];

@@ -76,7 +76,7 @@ test("grammar-aware SFT examples: standing offers recorded; every grammar set ho
   }
   const tok = trainBpe(c.transcripts.flatMap((t) => [...t.messages.map((m) => m.content), t.response]), { vocabSize: 400 });
   const enc = chatEncoder(tok);
-  const { examples } = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios } });
+  const { examples } = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios, longestOnly: false } });
   assert.equal(examples.length, c.transcripts.length);
   let refs = 0;
   examples.forEach((ex, i) => {
@@ -124,7 +124,7 @@ test("grammar-aware SFT examples: standing offers recorded; every grammar set ho
   assert.ok(checked > 5, `${checked} positions after "PROPOSE 1"`);
   // longestOnly: the same positions; each set is the full set minus the ids another allowed id's text extends, and
   // still holds its target. After "PROPOSE 1" the bare "=" goes (the letters "=a".. extend it), the letters stay.
-  const longest = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios, longestOnly: true } }).examples;
+  const longest = buildSftExamples(c.transcripts, enc, { grammar: { tokenizer: tok, scenarios } }).examples; // longestOnly by default
   let dropped = 0;
   let bareEq = 0;
   longest.forEach((ex, i) => {
