@@ -152,6 +152,19 @@ export class LineGrammarConstraint implements TokenConstraint {
     return out;
   }
 
+  /**
+   * The ids among `ids` whose text no other id's text extends ("=" goes when "=a" is there); end ids always stay.
+   * Texts come from the tokenizer's cached vocabulary table.
+   */
+  longestOf(ids: readonly number[]): number[] {
+    const texts = ids.map((id) => (this.ends.has(id) ? null : this.vocab.texts[id] ?? null));
+    return ids.filter((_, i) => {
+      const t = texts[i];
+      if (t === null || t === undefined) return true;
+      return !texts.some((u, j) => j !== i && u !== null && u !== undefined && u.length > t.length && u.startsWith(t));
+    });
+  }
+
   mask(logits: Float32Array): void {
     const V = logits.length;
     const { texts, freeOk } = this.vocab;
@@ -215,7 +228,7 @@ export function headerAllowedSets(
       let ids = c.allowedIds();
       if (!ids.includes(id)) return null;
       if (options.longestOnly) {
-        const longest = longestTokens(ids, tok, endIds);
+        const longest = c.longestOf(ids);
         if (longest.includes(id)) ids = longest;
       }
       out.push({ at: i, ids });
@@ -229,13 +242,3 @@ export function headerAllowedSets(
   return out;
 }
 
-/** The ids among `ids` whose text no other id's text extends (end ids are always kept). */
-export function longestTokens(ids: readonly number[], tok: Tokenizer, endIds: readonly number[] = []): number[] {
-  const ends = new Set(endIds);
-  const texts = ids.map((id) => (ends.has(id) ? null : tok.decode([id])));
-  return ids.filter((_, i) => {
-    const t = texts[i];
-    if (t === null || t === undefined) return true;
-    return !texts.some((u, j) => j !== i && u !== null && u !== undefined && u.length > t.length && u.startsWith(t));
-  });
-}
